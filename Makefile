@@ -1,0 +1,43 @@
+# Everything a fresh machine needs, from one command: `make demo` or `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck pytest bench dot venv clean
+
+demo: venv dot
+	$(PY) examples/demo.py --out out
+
+test: venv dot lint typecheck pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: venv
+	$(PY) -m mypy
+
+pytest: venv dot
+	$(PY) -m pytest -n 2
+
+bench: venv
+	$(PY) benchmarks/bench.py --write BENCHMARKS.md
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "chainrule needs Python 3.10 or newer ($(PYTHON) is older)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# graphviz's `dot` program renders the graphs; install it when missing and allowed.
+dot:
+	@bash scripts/ensure-dot.sh
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

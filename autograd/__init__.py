@@ -1,0 +1,44 @@
+"""chainrule's scalar reverse-mode automatic differentiation engine.
+
+>>> from autograd import Value
+>>> x = Value(3.0)
+>>> y = x * x + x
+>>> y.backward()
+>>> x.grad
+7.0
+"""
+
+from .engine import (
+    FLOAT_MATH,
+    VALUE_MATH,
+    LocalGrad,
+    Value,
+    dot,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    primitive,
+    topological_order,
+    zero_grad,
+)
+from .gradcheck import GradcheckError, Mismatch, gradcheck, numerical_grad
+
+__distribution__ = "chainrule"
+
+__all__ = [
+    "FLOAT_MATH",
+    "VALUE_MATH",
+    "GradcheckError",
+    "LocalGrad",
+    "Mismatch",
+    "Value",
+    "dot",
+    "enable_grad",
+    "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
+    "numerical_grad",
+    "primitive",
+    "topological_order",
+    "zero_grad",
+]

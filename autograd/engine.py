@@ -1,0 +1,746 @@
+"""The scalar reverse-mode engine: the `Value` node, its ops and `backward()`.
+
+Every op does four things: coerce its operands, compute its output, and record
+the output's parents together with a *local-gradient rule*: a function that,
+given the output and the inputs, returns d(output)/d(input) for each input.
+`backward()` walks the graph from the output back to the leaves and gives every
+parent, for every path, upstream gradient times local gradient (the chain rule).
+
+The rules live in one table below the `Value` class, one line per op. A rule is
+shared by every node of its op (nodes hold a reference, not a closure of their
+own), so a node never refers to itself and a graph is freed by reference
+counting. Rules are written with a math namespace `m` and ordinary arithmetic,
+so the same expression computes float gradients (`m` is `FLOAT_MATH`) and
+gradient graphs for higher-order derivatives (`m` is `VALUE_MATH`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from numbers import Real
+from typing import Any, Union
+
+__all__ = [
+    "FLOAT_MATH",
+    "VALUE_MATH",
+    "LocalGrad",
+    "Value",
+    "dot",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "primitive",
+    "topological_order",
+    "zero_grad",
+]
+
+Number = Union[int, float]  # noqa: UP007 (a runtime alias, kept for Python 3.10)
+Operand = Union["Value", int, float]
+# A local-gradient rule: (m, out, *inputs) -> one local gradient per input.
+LocalGrad = Callable[..., Sequence[Any]]
+
+
+class Value:
+    """A scalar in a computation graph: its data, its gradient and how it was made.
+
+    Equality and hashing are by identity, so Values can live in sets and dicts;
+    `<`, `<=`, `>` and `>=` compare data. `.grad` of a leaf accumulates over
+    `backward()` calls until reset with `zero_grad`; `.grad` of an inner node
+    holds the gradient of the latest backward pass.
+    """
+
+    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local_grad", "__weakref__")  # noqa: RUF023
+
+    data: float
+    grad: Any  # a float; a Value after backward(create_graph=True)
+    label: str
+    _parents: tuple[Value, ...]
+    _op: str
+    _local_grad: LocalGrad | None
+
+    def __init__(self, data: Real | float, label: str = "") -> None:
+        if type(data) is not float:
+            data = _to_float(data, "Value")
+        self.data = data
+        self.grad = 0.0
+        self.label = label
+        self._parents = ()
+        self._op = ""
+        self._local_grad = None
+
+    # ---- structure -------------------------------------------------------
+
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The Values this one was computed from (empty for a leaf)."""
+        return self._parents
+
+    @property
+    def op(self) -> str:
+        """The name of the op that made this Value ('' for a leaf)."""
+        return self._op
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a Value that no recorded op produced."""
+        return self._local_grad is None
+
+    @property
+    def _prev(self) -> set[Value]:
+        # micrograd's name for the parents, kept so its drawing code runs unchanged.
+        return set(self._parents)
+
+    def local_grads(self) -> tuple[float, ...]:
+        """d(self)/d(parent) for each parent, evaluated at the current data."""
+        if self._local_grad is None:
+            return ()
+        inputs = [p.data for p in self._parents]
+        return tuple(float(x) for x in self._local_grad(FLOAT_MATH, self.data, *inputs))
+
+    @property
+    def _backward(self) -> Callable[[], None]:
+        # micrograd's per-node step: add upstream * local gradient into each parent.
+        def step() -> None:
+            for parent, local in zip(self._parents, self.local_grads(), strict=True):
+                parent.grad += self.grad * local
+
+        return step
+
+    def __repr__(self) -> str:
+        label = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    # ---- arithmetic --------------------------------------------------------
+
+    def __add__(self, other: Operand) -> Value:
+        rhs = other if type(other) is Value else _lift(other)
+        if rhs is None:
+            return NotImplemented
+        return _node(self.data + rhs.data, (self, rhs), "+", _add_grad)
+
+    def __radd__(self, other: Number) -> Value:
+        lifted = _lift(other)
+        return NotImplemented if lifted is None else lifted + self
+
+    def __sub__(self, other: Operand) -> Value:
+        rhs = other if type(other) is Value else _lift(other)
+        if rhs is None:
+            return NotImplemented
+        return _node(self.data - rhs.data, (self, rhs), "-", _sub_grad)
+
+    def __rsub__(self, other: Number) -> Value:
+        lifted = _lift(other)
+        return NotImplemented if lifted is None else lifted - self
+
+    def __mul__(self, other: Operand) -> Value:
+        rhs = other if type(other) is Value else _lift(other)
+        if rhs is None:
+            return NotImplemented
+        return _node(self.data * rhs.data, (self, rhs), "*", _mul_grad)
+
+    def __rmul__(self, other: Number) -> Value:
+        lifted = _lift(other)
+        return NotImplemented if lifted is None else lifted * self
+
+    def __truediv__(self, other: Operand) -> Value:
+        rhs = other if type(other) is Value else _lift(other)
+        if rhs is None:
+            return NotImplemented
+        if rhs.data == 0.0:
+            raise ZeroDivisionError(f"division by zero: {self.data!r} / {rhs.data!r} (op '/')")
+        return _node(self.data / rhs.data, (self, rhs), "/", _div_grad)
+
+    def __rtruediv__(self, other: Number) -> Value:
+        lifted = _lift(other)
+        return NotImplemented if lifted is None else lifted / self
+
+    def __neg__(self) -> Value:
+        return _node(-self.data, (self,), "neg", _neg_grad)
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __pow__(self, exponent: Operand) -> Value:
+        if isinstance(exponent, Value):
+            data = _power(self.data, exponent.data, "**")
+            return _node(data, (self, exponent), "**", _pow_grad)
+        if type(exponent) is not int and type(exponent) is not float:
+            if not isinstance(exponent, Real):
+                return NotImplemented
+            exponent = float(exponent)
+        op = f"**{exponent!r}"
+        return _node(_power(self.data, exponent, op), (self,), op, _pow_const_grad(exponent))
+
+    def __rpow__(self, base: Number) -> Value:
+        lifted = _lift(base)
+        return NotImplemented if lifted is None else lifted**self
+
+    # ---- elementary functions ---------------------------------------------
+
+    def exp(self) -> Value:
+        """e ** self."""
+        try:
+            data = math.exp(self.data)
+        except OverflowError:
+            raise OverflowError(f"exp overflows for {self.data!r} (op 'exp')") from None
+        return _node(data, (self,), "exp", _exp_grad)
+
+    def expm1(self) -> Value:
+        """e ** self - 1, accurate near 0."""
+        try:
+            data = math.expm1(self.data)
+        except OverflowError:
+            raise OverflowError(f"expm1 overflows for {self.data!r} (op 'expm1')") from None
+        return _node(data, (self,), "expm1", _expm1_grad)
+
+    def log(self) -> Value:
+        """Natural logarithm; self must be positive."""
+        if not self.data > 0.0:
+            raise ValueError(f"log of non-positive value {self.data!r} (op 'log')")
+        return _node(math.log(self.data), (self,), "log", _log_grad)
+
+    def log1p(self) -> Value:
+        """log(1 + self), accurate near 0; self must be greater than -1."""
+        if not self.data > -1.0:
+            raise ValueError(f"log1p of value {self.data!r} <= -1 (op 'log1p')")
+        return _node(math.log1p(self.data), (self,), "log1p", _log1p_grad)
+
+    def sqrt(self) -> Value:
+        """Square root; self must be non-negative."""
+        if not self.data >= 0.0:
+            raise ValueError(f"sqrt of negative value {self.data!r} (op 'sqrt')")
+        return _node(math.sqrt(self.data), (self,), "sqrt", _sqrt_grad)
+
+    def sin(self) -> Value:
+        """Sine."""
+        return _node(math.sin(self.data), (self,), "sin", _sin_grad)
+
+    def cos(self) -> Value:
+        """Cosine."""
+        return _node(math.cos(self.data), (self,), "cos", _cos_grad)
+
+    def tan(self) -> Value:
+        """Tangent."""
+        return _node(math.tan(self.data), (self,), "tan", _tan_grad)
+
+    def tanh(self) -> Value:
+        """Hyperbolic tangent."""
+        return _node(math.tanh(self.data), (self,), "tanh", _tanh_grad)
+
+    def sigmoid(self) -> Value:
+        """Logistic sigmoid 1 / (1 + e ** -self), computed without overflow."""
+        return _node(_sigmoid(self.data), (self,), "sigmoid", _sigmoid_grad)
+
+    def relu(self) -> Value:
+        """max(0, self); its derivative at 0 is taken to be 0."""
+        data = self.data
+        return _node(data if data > 0.0 else 0.0, (self,), "relu", _relu_grad)
+
+    def abs(self) -> Value:
+        """|self|; its derivative at 0 is taken to be 0."""
+        return _node(abs(self.data), (self,), "abs", _abs_grad)
+
+    __abs__ = abs
+
+    # ---- many inputs, one node ---------------------------------------------
+
+    @staticmethod
+    def sum(values: Iterable[Operand]) -> Value:
+        """The sum of many Values (and numbers) as ONE node, exactly rounded."""
+        parents: list[Value] = []
+        constants: list[float] = []
+        for v in values:
+            if isinstance(v, Value):
+                parents.append(v)
+            else:
+                constants.append(_to_float(v, "sum"))
+        total = math.fsum([p.data for p in parents] + constants)
+        if not parents:
+            return Value(total)
+        return _node(total, tuple(parents), "sum", _sum_grad)
+
+    # ---- comparisons (by data; equality stays identity) --------------------
+
+    def __lt__(self, other: Operand) -> bool:
+        return self.data < _data_of(other, "<")
+
+    def __le__(self, other: Operand) -> bool:
+        return self.data <= _data_of(other, "<=")
+
+    def __gt__(self, other: Operand) -> bool:
+        return self.data > _data_of(other, ">")
+
+    def __ge__(self, other: Operand) -> bool:
+        return self.data >= _data_of(other, ">=")
+
+    __hash__ = object.__hash__
+
+    # ---- gradients ----------------------------------------------------------
+
+    def backward(self, gradient: float | Value = 1.0, *, create_graph: bool = False) -> None:
+        """Fill in `.grad` on every Value this one depends on (the chain rule).
+
+        The pass starts from `gradient` (1 by default) at this Value. Gradients
+        of leaves add up over calls; gradients of inner nodes are those of this
+        pass. With `create_graph=True` the gradients are Values whose own graphs
+        can be differentiated again.
+        """
+        if create_graph:
+            _backward_with_graph(self, gradient)
+        else:
+            _backward_floats(self, _to_float(gradient, "backward"))
+
+    def detach(self) -> Value:
+        """A new leaf with the same data and label, cut off from this graph."""
+        return Value(self.data, self.label)
+
+    def zero_grad(self) -> None:
+        """Reset this Value's gradient to 0."""
+        self.grad = 0.0
+
+
+# ---- local gradients ---------------------------------------------------------
+# One rule per op: rule(m, out, *inputs) returns d(out)/d(input) for each input.
+# `m` supplies the non-arithmetic functions (FLOAT_MATH or VALUE_MATH), so the
+# same line serves float gradients and gradient graphs.
+
+
+def _add_grad(m: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    return 1.0, 1.0  # d(a+b)/da = 1, d(a+b)/db = 1
+
+
+def _sub_grad(m: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    return 1.0, -1.0  # d(a-b)/da = 1, d(a-b)/db = -1
+
+
+def _mul_grad(m: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    return b, a  # d(a*b)/da = b, d(a*b)/db = a
+
+
+def _div_grad(m: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    return 1.0 / b, -out / b  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+
+
+def _neg_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (-1.0,)  # d(-a)/da = -1
+
+
+def _pow_grad(m: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    # d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a (0 where a^b = 0, undefined for a < 0)
+    return b * m.pow(a, b - 1.0), m.xlogy(out, a)
+
+
+def _pow_const_grad(n: float) -> LocalGrad:
+    return partial(_pow_const_rule, n)
+
+
+def _pow_const_rule(n: float, m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (n * m.pow(a, n - 1),)  # d(a^n)/da = n a^(n-1)
+
+
+def _exp_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (out,)  # d(e^a)/da = e^a
+
+
+def _expm1_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (out + 1.0,)  # d(e^a - 1)/da = e^a
+
+
+def _log_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (1.0 / a,)  # d(log a)/da = 1/a
+
+
+def _log1p_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (1.0 / (a + 1.0),)  # d(log(1+a))/da = 1/(1+a)
+
+
+def _sqrt_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (0.5 * m.pow(out, -1.0),)  # d(sqrt a)/da = 1/(2 sqrt a), infinite at 0
+
+
+def _sin_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (m.cos(a),)  # d(sin a)/da = cos a
+
+
+def _cos_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (-m.sin(a),)  # d(cos a)/da = -sin a
+
+
+def _tan_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (1.0 + out * out,)  # d(tan a)/da = 1 + tan^2 a
+
+
+def _tanh_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (1.0 - out * out,)  # d(tanh a)/da = 1 - tanh^2 a
+
+
+def _sigmoid_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (out * (1.0 - out),)  # d(s(a))/da = s(a) (1 - s(a))
+
+
+def _relu_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (m.step(a),)  # d(relu a)/da = 1 if a > 0 else 0
+
+
+def _abs_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (m.sign(a),)  # d|a|/da = sign(a), 0 at 0
+
+
+def _sum_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+    return (1.0,) * len(inputs)  # d(sum)/d(x_i) = 1
+
+
+def _dot_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+    half = len(inputs) // 2  # inputs are w_1..w_n, x_1..x_n
+    return inputs[half:] + inputs[:half]  # d(w.x)/dw_i = x_i, d(w.x)/dx_i = w_i
+
+
+def _dot_bias_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+    half = (len(inputs) - 1) // 2  # inputs are w_1..w_n, x_1..x_n, b
+    return inputs[half:-1] + inputs[:half] + (1.0,)  # ... and d(w.x + b)/db = 1
+
+
+def _dot_const_grad(xs: tuple[float, ...], m: Any, out: Any, *ws: Any) -> tuple[Any, ...]:
+    return xs  # d(w.x)/dw_i = x_i for constant inputs x
+
+
+def _dot_const_bias_grad(xs: tuple[float, ...], m: Any, out: Any, *ws: Any) -> tuple[Any, ...]:
+    return (*xs, 1.0)  # d(w.x + b)/dw_i = x_i, d(w.x + b)/db = 1
+
+
+# ---- the math namespaces that rules are written with ------------------------
+
+
+class _FloatMath:
+    """Functions on floats, for first-order gradients."""
+
+    exp = staticmethod(math.exp)
+    log = staticmethod(math.log)
+    sin = staticmethod(math.sin)
+    cos = staticmethod(math.cos)
+    tanh = staticmethod(math.tanh)
+    sqrt = staticmethod(math.sqrt)
+
+    @staticmethod
+    def sigmoid(x: float) -> float:
+        return _sigmoid(x)
+
+    @staticmethod
+    def pow(x: float, y: float) -> float:
+        if x == 0.0 and y < 0.0:
+            return math.inf
+        return float(x**y)
+
+    @staticmethod
+    def xlogy(x: float, y: float) -> float:
+        if x == 0.0:
+            return 0.0
+        return x * math.log(y) if y > 0.0 else math.nan
+
+    @staticmethod
+    def step(x: float) -> float:
+        return 1.0 if x > 0.0 else 0.0
+
+    @staticmethod
+    def sign(x: float) -> float:
+        return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+    @staticmethod
+    def data(x: float) -> float:
+        return x
+
+
+class _ValueMath:
+    """Functions on Values, for gradients that are graphs themselves."""
+
+    exp = staticmethod(Value.exp)
+    log = staticmethod(Value.log)
+    sin = staticmethod(Value.sin)
+    cos = staticmethod(Value.cos)
+    tanh = staticmethod(Value.tanh)
+    sqrt = staticmethod(Value.sqrt)
+    sigmoid = staticmethod(Value.sigmoid)
+
+    @staticmethod
+    def pow(x: Value, y: Operand) -> Value:
+        return x**y
+
+    @staticmethod
+    def xlogy(x: Value, y: Value) -> Value | float:
+        if x.data == 0.0:
+            return 0.0
+        return x * y.log() if y.data > 0.0 else math.nan
+
+    @staticmethod
+    def step(x: Value) -> float:
+        return 1.0 if x.data > 0.0 else 0.0
+
+    @staticmethod
+    def sign(x: Value) -> float:
+        return _FloatMath.sign(x.data)
+
+    @staticmethod
+    def data(x: Value) -> float:
+        return x.data
+
+
+FLOAT_MATH: Any = _FloatMath
+VALUE_MATH: Any = _ValueMath
+
+
+# ---- building nodes ------------------------------------------------------------
+
+_new = object.__new__
+_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule_grad_enabled", default=True)
+# How many no_grad() blocks are open in any thread: while 0, ops skip the context lookup.
+_no_grad_blocks = 0
+_no_grad_lock = threading.Lock()
+
+
+def _node(data: float, parents: tuple[Value, ...], op: str, local_grad: LocalGrad) -> Value:
+    out = _new(Value)
+    out.data = data
+    out.grad = 0.0
+    out.label = ""
+    if _no_grad_blocks and not _grad_enabled.get():
+        out._parents = ()
+        out._op = ""
+        out._local_grad = None
+    else:
+        out._parents = parents
+        out._op = op
+        out._local_grad = local_grad
+    return out
+
+
+def primitive(name: str, local_grad: LocalGrad) -> Callable[[Callable[..., float]], Callable[..., Value]]:
+    """Turn a function on floats into an op on Values, with its local-gradient rule.
+
+    `local_grad(m, out, *inputs)` returns d(out)/d(input) for each input, written
+    with arithmetic and `m` (for example `m.exp`), so that it also serves
+    higher-order derivatives::
+
+        @primitive("softplus", lambda m, out, a: (m.sigmoid(a),))
+        def softplus(a: float) -> float:
+            return math.log1p(math.exp(-abs(a))) + max(a, 0.0)
+    """
+
+    def wrap(forward: Callable[..., float]) -> Callable[..., Value]:
+        def op(*args: Operand) -> Value:
+            inputs = tuple(_lift_strict(a, name) for a in args)
+            try:
+                data = forward(*(v.data for v in inputs))
+            except (ArithmeticError, ValueError) as exc:
+                values = ", ".join(repr(v.data) for v in inputs)
+                raise type(exc)(f"{exc} for {values} (op {name!r})") from exc
+            return _node(_to_float(data, name), inputs, name, local_grad)
+
+        op.__name__ = getattr(forward, "__name__", name)
+        op.__qualname__ = getattr(forward, "__qualname__", name)
+        op.__doc__ = forward.__doc__
+        return op
+
+    return wrap
+
+
+def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
+    """sum(w_i * x_i) (+ bias) as ONE node, exactly rounded: a neuron's weighted sum.
+
+    When every x is a plain number the xs are constants and only the ws (and
+    the bias) are parents.
+    """
+    if len(ws) != len(xs):
+        raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
+    weights = tuple([_lift_strict(w, "dot") for w in ws])
+    terms = [w.data for w in weights]
+    if all(type(x) is float or type(x) is int for x in xs):
+        constants = tuple([float(x) for x in xs])
+        terms = list(map(float.__mul__, terms, constants))
+        if bias is None:
+            return _node(math.fsum(terms), weights, "dot", partial(_dot_const_grad, constants))
+        b = _lift_strict(bias, "dot")
+        terms.append(b.data)
+        return _node(math.fsum(terms), (*weights, b), "dot", partial(_dot_const_bias_grad, constants))
+    inputs = tuple([_lift_strict(x, "dot") for x in xs])
+    terms = list(map(float.__mul__, terms, [x.data for x in inputs]))
+    if bias is None:
+        return _node(math.fsum(terms), weights + inputs, "dot", _dot_grad)
+    b = _lift_strict(bias, "dot")
+    terms.append(b.data)
+    return _node(math.fsum(terms), (*weights, *inputs, b), "dot", _dot_bias_grad)
+
+
+# ---- coercion and checks -----------------------------------------------------
+
+
+def _to_float(x: Any, op: str) -> float:
+    if type(x) is float:
+        return x
+    if isinstance(x, Real):
+        return float(x)
+    if isinstance(x, Value):
+        return x.data
+    raise TypeError(f"{op} expects a real number, got {type(x).__name__} {x!r}")
+
+
+def _lift(x: object) -> Value | None:
+    """A constant leaf for a plain number, a Value as it is, None for anything else."""
+    if type(x) is float:
+        return Value(x)
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, Real):
+        return Value(float(x))
+    return None
+
+
+def _lift_strict(x: object, op: str) -> Value:
+    return x if isinstance(x, Value) else Value(_to_float(x, op))
+
+
+def _data_of(x: Any, op: str) -> float:
+    return x.data if x.__class__ is Value else _to_float(x, op)
+
+
+def _power(base: float, exponent: float, op: str) -> float:
+    if base < 0.0 and not float(exponent).is_integer():
+        raise ValueError(f"negative base {base!r} with non-integer exponent {exponent!r} (op {op!r})")
+    if base == 0.0 and exponent < 0:
+        raise ZeroDivisionError(f"zero base with negative exponent {exponent!r} (op {op!r})")
+    try:
+        return float(base**exponent)
+    except OverflowError:
+        raise OverflowError(f"{base!r} ** {exponent!r} overflows (op {op!r})") from None
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+# ---- no_grad -----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool) -> Iterator[None]:
+    global _no_grad_blocks
+    with _no_grad_lock:
+        _no_grad_blocks += 1
+    token = _grad_enabled.set(enabled)
+    try:
+        yield
+    finally:
+        _grad_enabled.reset(token)
+        with _no_grad_lock:
+            _no_grad_blocks -= 1
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """Within this block (this thread or task only), ops record no graph."""
+    return _grad_mode(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager[None]:
+    """Within this block, ops record the graph again (inside a `no_grad`)."""
+    return _grad_mode(True)
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record their graph here and now."""
+    return _grad_enabled.get()
+
+
+def zero_grad(values: Iterable[Value]) -> None:
+    """Reset the gradient of every Value given to 0."""
+    for v in values:
+        v.grad = 0.0
+
+
+# ---- backward -----------------------------------------------------------------
+
+
+def topological_order(root: Value, *, leaves: bool = True) -> list[Value]:
+    """Every Value `root` depends on, each after all of its parents; `root` last.
+
+    Iterative depth-first search, so graphs of any depth work.
+    """
+    order: list[Value] = []
+    visited: set[Value] = set()
+    stack: list[Value | None] = [root]
+    push, pop, emit, seen = stack.append, stack.pop, order.append, visited.add
+    while stack:
+        node = pop()
+        if node is None:  # all of the next node's parents are done
+            emit(pop())  # type: ignore[arg-type]
+            continue
+        if node in visited:
+            continue
+        seen(node)
+        push(node)
+        push(None)
+        for parent in node._parents:
+            if (leaves or parent._local_grad is not None) and parent not in visited:
+                push(parent)
+    return order
+
+
+def _backward_floats(root: Value, seed: float) -> None:
+    if root._local_grad is None:
+        root.grad += seed
+        return
+    order = topological_order(root, leaves=False)
+    for node in order:
+        node.grad = 0.0
+    root.grad = seed
+    m = FLOAT_MATH
+    for node in reversed(order):
+        upstream = node.grad
+        parents = node._parents
+        n = len(parents)
+        if n == 2:
+            a, b = parents
+            local_a, local_b = node._local_grad(m, node.data, a.data, b.data)  # type: ignore[misc]
+            a.grad += upstream * local_a
+            b.grad += upstream * local_b
+        elif n == 1:
+            a = parents[0]
+            a.grad += upstream * node._local_grad(m, node.data, a.data)[0]  # type: ignore[misc]
+        else:
+            local = node._local_grad(m, node.data, *[p.data for p in parents])  # type: ignore[misc]
+            for parent, local_p in zip(parents, local, strict=True):
+                parent.grad += upstream * local_p
+
+
+def _backward_with_graph(root: Value, seed: float | Value) -> None:
+    seed_value = seed if isinstance(seed, Value) else Value(_to_float(seed, "backward"))
+    if root._local_grad is None:
+        root.grad = _accumulate(root.grad, seed_value)
+        return
+    order = topological_order(root, leaves=False)
+    for node in order:
+        node.grad = 0.0
+    root.grad = seed_value
+    m = VALUE_MATH
+    for node in reversed(order):
+        upstream = node.grad
+        if not isinstance(upstream, Value):  # no path from root carried a gradient here
+            continue
+        local = node._local_grad(m, node, *node._parents)  # type: ignore[misc]
+        for parent, local_p in zip(node._parents, local, strict=True):
+            parent.grad = _accumulate(parent.grad, upstream * local_p)
+
+
+def _accumulate(total: Any, contribution: Value) -> Value:
+    if isinstance(total, Value):
+        return total + contribution
+    return contribution + total if total else contribution
