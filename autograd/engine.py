@@ -63,7 +63,7 @@ class Value:
     _op: str
     _local_grad: LocalGrad | None
 
-    def __init__(self, data: Real | float, label: str = "") -> None:
+    def __init__(self, data: float, label: str = "") -> None:
         if type(data) is not float:
             data = _to_float(data, "Value")
         self.data = data
@@ -631,28 +631,34 @@ def _sigmoid(x: float) -> float:
 # ---- no_grad -----------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _grad_mode(enabled: bool) -> Iterator[None]:
-    global _no_grad_blocks
-    with _no_grad_lock:
-        _no_grad_blocks += 1
-    token = _grad_enabled.set(enabled)
-    try:
-        yield
-    finally:
-        _grad_enabled.reset(token)
+class _GradMode(contextlib.ContextDecorator):
+    """Switches recording on or off for the current thread or task; also a decorator."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._tokens: list[contextvars.Token[bool]] = []
+
+    def __enter__(self) -> None:
+        global _no_grad_blocks
+        with _no_grad_lock:
+            _no_grad_blocks += 1
+        self._tokens.append(_grad_enabled.set(self.enabled))
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _no_grad_blocks
+        _grad_enabled.reset(self._tokens.pop())
         with _no_grad_lock:
             _no_grad_blocks -= 1
 
 
-def no_grad() -> contextlib.AbstractContextManager[None]:
-    """Within this block (this thread or task only), ops record no graph."""
-    return _grad_mode(False)
+def no_grad() -> _GradMode:
+    """Within this block (this thread or task only), ops record no graph; also a decorator."""
+    return _GradMode(False)
 
 
-def enable_grad() -> contextlib.AbstractContextManager[None]:
-    """Within this block, ops record the graph again (inside a `no_grad`)."""
-    return _grad_mode(True)
+def enable_grad() -> _GradMode:
+    """Within this block, ops record the graph again (inside a `no_grad`); also a decorator."""
+    return _GradMode(True)
 
 
 def is_grad_enabled() -> bool:

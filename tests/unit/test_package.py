@@ -20,4 +20,5 @@ def test_autograd_is_chainrule_not_another_distribution() -> None:
 
 def test_both_packages_ship_py_typed() -> None:
     for package in (autograd, nn):
+        assert package.__file__ is not None
         assert (Path(package.__file__).parent / "py.typed").is_file()

@@ -1,0 +1,166 @@
+"""Hypothesis strategies and the table of ops that the property tests cover.
+
+Each op is listed once with a strategy for each argument that stays inside the
+op's domain and at least 1e-3 away from its kinks, where a central difference
+would straddle the kink and measure nonsense.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from autograd import Value, dot
+
+KINK_MARGIN = 1e-3
+
+
+def reals(low: float, high: float) -> st.SearchStrategy[float]:
+    """Finite floats in [low, high]."""
+    return st.floats(low, high, allow_nan=False, allow_infinity=False)
+
+
+def away_from(points: Sequence[float], low: float, high: float) -> st.SearchStrategy[float]:
+    """Floats in [low, high] at least KINK_MARGIN from every point given."""
+    return reals(low, high).filter(lambda x: all(abs(x - p) >= KINK_MARGIN for p in points))
+
+
+moderate = reals(-3.0, 3.0)
+positive = reals(1e-2, 5.0)
+nonzero = st.one_of(reals(-5.0, -0.1), reals(0.1, 5.0))
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """An op as a function of Values, with a strategy for each of its inputs."""
+
+    name: str
+    apply: Callable[..., Value]
+    args: tuple[st.SearchStrategy[float], ...]
+
+
+OP_CASES: list[OpCase] = [
+    OpCase("add", lambda a, b: a + b, (moderate, moderate)),
+    OpCase("radd", lambda a: 2.5 + a, (moderate,)),
+    OpCase("sub", lambda a, b: a - b, (moderate, moderate)),
+    OpCase("rsub", lambda a: 2.5 - a, (moderate,)),
+    OpCase("mul", lambda a, b: a * b, (moderate, moderate)),
+    OpCase("rmul", lambda a: -1.5 * a, (moderate,)),
+    OpCase("div", lambda a, b: a / b, (moderate, nonzero)),
+    OpCase("rdiv", lambda a: 2.0 / a, (nonzero,)),
+    OpCase("neg", lambda a: -a, (moderate,)),
+    OpCase("pow_int", lambda a: a**3, (moderate,)),
+    OpCase("pow_negative_int", lambda a: a**-2, (nonzero,)),
+    OpCase("pow_fraction", lambda a: a**1.5, (positive,)),
+    OpCase("pow_value", lambda a, b: a**b, (positive, moderate)),
+    OpCase("rpow", lambda a: 2.0**a, (moderate,)),
+    OpCase("exp", lambda a: a.exp(), (reals(-20.0, 20.0),)),
+    OpCase("expm1", lambda a: a.expm1(), (reals(-20.0, 20.0),)),
+    OpCase("log", lambda a: a.log(), (positive,)),
+    OpCase("log1p", lambda a: a.log1p(), (reals(-0.99, 5.0),)),
+    OpCase("sqrt", lambda a: a.sqrt(), (positive,)),
+    OpCase("sin", lambda a: a.sin(), (reals(-10.0, 10.0),)),
+    OpCase("cos", lambda a: a.cos(), (reals(-10.0, 10.0),)),
+    OpCase("tan", lambda a: a.tan(), (reals(-1.4, 1.4),)),
+    OpCase("tanh", lambda a: a.tanh(), (reals(-10.0, 10.0),)),
+    OpCase("sigmoid", lambda a: a.sigmoid(), (reals(-30.0, 30.0),)),
+    OpCase("relu", lambda a: a.relu(), (away_from([0.0], -3.0, 3.0),)),
+    OpCase("abs", lambda a: abs(a), (away_from([0.0], -3.0, 3.0),)),
+    OpCase("sum", lambda a, b, c: Value.sum([a, b, c, a, 1.5]), (moderate, moderate, moderate)),
+    OpCase("builtin_sum", lambda a, b, c: sum([a, b, c]), (moderate, moderate, moderate)),
+    OpCase("dot_values", lambda a, b, c, d: dot([a, b], [c, d]), (moderate,) * 4),
+    OpCase("dot_values_bias", lambda a, b, c, d: dot([a, b], [c, d], a * d), (moderate,) * 4),
+    OpCase("dot_constants", lambda a, b: dot([a, b], [0.5, -2.0]), (moderate, moderate)),
+    OpCase("dot_constants_bias", lambda a, b, c: dot([a, b], [0.5, -2.0], c), (moderate,) * 3),
+    OpCase("dot_shared", lambda a, b: dot([a, b, a], [b, a, 3.0]), (moderate, moderate)),
+]
+
+
+# ---- random expression graphs --------------------------------------------------
+# A program is a list of steps; step k makes node (n_inputs + k) from earlier
+# nodes, so nodes are shared freely (fan-out). Each step guards its op's domain
+# with smooth arithmetic (log(a*a + 0.1) rather than log(a)); only the kinks of
+# relu and abs are avoided by rejection.
+
+
+@dataclass(frozen=True)
+class Step:
+    op: str
+    args: tuple[int, ...]
+
+
+UNARY_STEPS: dict[str, Callable[[Value], Value]] = {
+    "neg": lambda a: -a,
+    "exp": lambda a: a.tanh().exp(),
+    "expm1": lambda a: (a * 0.5).sin().expm1(),
+    "log": lambda a: (a * a + 0.1).log(),
+    "log1p": lambda a: (a * a).log1p(),
+    "sqrt": lambda a: (a * a + 0.1).sqrt(),
+    "sin": lambda a: a.sin(),
+    "cos": lambda a: a.cos(),
+    "tan": lambda a: a.tanh().tan(),
+    "tanh": lambda a: a.tanh(),
+    "sigmoid": lambda a: a.sigmoid(),
+    "relu": lambda a: a.relu(),
+    "abs": lambda a: abs(a),
+    "square": lambda a: a**2,
+    "pow_fraction": lambda a: (a * a + 0.2) ** 0.75,
+    "rpow": lambda a: 1.5 ** a.tanh(),
+    "reciprocal": lambda a: 1.0 / (a * a + 0.5),
+}
+
+BINARY_STEPS: dict[str, Callable[[Value, Value], Value]] = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b * b + 0.5),
+    "pow_value": lambda a, b: (a * a + 0.5) ** b.tanh(),
+    "dot": lambda a, b: dot([a, b, a], [b, b, 0.5], a),
+    "sum": lambda a, b: Value.sum([a, b, a, 2.0]),
+}
+
+KINKED = {"relu", "abs"}
+
+
+@st.composite
+def programs(draw: Any, max_inputs: int = 4, max_steps: int = 10) -> tuple[list[float], list[Step]]:
+    """A random expression graph over a few inputs, as (input values, steps)."""
+    inputs = draw(st.lists(reals(-2.0, 2.0), min_size=1, max_size=max_inputs))
+    n_steps = draw(st.integers(1, max_steps))
+    steps: list[Step] = []
+    for k in range(n_steps):
+        available = len(inputs) + k
+        node = st.integers(0, available - 1)
+        if draw(st.booleans()):
+            op = draw(st.sampled_from(sorted(UNARY_STEPS)))
+            steps.append(Step(op, (draw(node),)))
+        else:
+            op = draw(st.sampled_from(sorted(BINARY_STEPS)))
+            steps.append(Step(op, (draw(node), draw(node))))
+    return inputs, steps
+
+
+class NearKinkError(Exception):
+    """The point is within KINK_MARGIN of a kink, or values grew too large to check."""
+
+
+def run_program(steps: Sequence[Step], leaves: Sequence[Value], limit: float = 1e4) -> Value:
+    """Evaluate a program on the given leaves; the last node, summed with every node, is the output."""
+    nodes = list(leaves)
+    for step in steps:
+        args = [nodes[i] for i in step.args]
+        if step.op in KINKED and abs(args[0].data) < KINK_MARGIN:
+            raise NearKinkError(step.op)
+        if step.op in UNARY_STEPS:
+            node = UNARY_STEPS[step.op](args[0])
+        else:
+            node = BINARY_STEPS[step.op](args[0], args[1])
+        if not math.isfinite(node.data) or abs(node.data) > limit:
+            raise NearKinkError("magnitude")
+        nodes.append(node)
+    # Every node reaches the output, so every step's derivative is exercised.
+    return nodes[-1] + Value.sum(nodes[len(leaves) :]) * 0.5

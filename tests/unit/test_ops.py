@@ -1,0 +1,114 @@
+"""Each op's value and local gradients, computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from autograd import Value, dot
+
+
+def grads_of(f, *xs: float) -> tuple[float, list[float]]:
+    leaves = [Value(x) for x in xs]
+    out = f(*leaves)
+    out.backward()
+    return out.data, [leaf.grad for leaf in leaves]
+
+
+@pytest.mark.parametrize(
+    ("f", "xs", "value", "grads"),
+    [
+        (lambda a, b: a + b, (2.0, 5.0), 7.0, [1.0, 1.0]),
+        (lambda a, b: a - b, (2.0, 5.0), -3.0, [1.0, -1.0]),
+        (lambda a, b: a * b, (2.0, 5.0), 10.0, [5.0, 2.0]),
+        (lambda a, b: a / b, (2.0, 5.0), 0.4, [0.2, -0.08]),
+        (lambda a: -a, (2.0,), -2.0, [-1.0]),
+        (lambda a: a**3, (2.0,), 8.0, [12.0]),
+        (lambda a: a**-1, (4.0,), 0.25, [-1 / 16]),
+        (lambda a: a**0.5, (4.0,), 2.0, [0.25]),
+        (lambda a, b: a**b, (2.0, 3.0), 8.0, [12.0, 8.0 * math.log(2.0)]),
+        (lambda a: 2**a, (3.0,), 8.0, [8.0 * math.log(2.0)]),
+        (lambda a: 1 + a, (2.0,), 3.0, [1.0]),
+        (lambda a: 1 - a, (2.0,), -1.0, [-1.0]),
+        (lambda a: 3 * a, (2.0,), 6.0, [3.0]),
+        (lambda a: 1 / a, (2.0,), 0.5, [-0.25]),
+        (lambda a: a.exp(), (1.0,), math.e, [math.e]),
+        (lambda a: a.expm1(), (1.0,), math.e - 1, [math.e]),
+        (lambda a: a.log(), (2.0,), math.log(2.0), [0.5]),
+        (lambda a: a.log1p(), (1.0,), math.log(2.0), [0.5]),
+        (lambda a: a.sqrt(), (9.0,), 3.0, [1 / 6]),
+        (lambda a: a.sin(), (0.5,), math.sin(0.5), [math.cos(0.5)]),
+        (lambda a: a.cos(), (0.5,), math.cos(0.5), [-math.sin(0.5)]),
+        (lambda a: a.tan(), (0.5,), math.tan(0.5), [1 + math.tan(0.5) ** 2]),
+        (lambda a: a.tanh(), (0.5,), math.tanh(0.5), [1 - math.tanh(0.5) ** 2]),
+        (lambda a: a.sigmoid(), (0.0,), 0.5, [0.25]),
+        (lambda a: a.relu(), (2.0,), 2.0, [1.0]),
+        (lambda a: a.relu(), (-2.0,), 0.0, [0.0]),
+        (lambda a: a.relu(), (0.0,), 0.0, [0.0]),  # the course notes' convention at the kink
+        (lambda a: abs(a), (-2.0,), 2.0, [-1.0]),
+        (lambda a: abs(a), (0.0,), 0.0, [0.0]),
+        (lambda a, b: Value.sum([a, b, a, 4]), (1.0, 2.0), 8.0, [2.0, 1.0]),
+        (lambda a, b: sum([a, b, a]), (1.0, 2.0), 4.0, [2.0, 1.0]),
+        (lambda a, b: dot([a, b], [3.0, 4.0]), (1.0, 2.0), 11.0, [3.0, 4.0]),
+        (lambda a, b: dot([a, b], [3.0, 4.0], 0.5), (1.0, 2.0), 11.5, [3.0, 4.0]),
+        (lambda a, b, c: dot([a, b], [c, c], a), (1.0, 2.0, 3.0), 10.0, [4.0, 3.0, 3.0]),
+    ],
+)
+def test_value_and_gradients(f, xs, value, grads) -> None:
+    got_value, got_grads = grads_of(f, *xs)
+    assert got_value == pytest.approx(value, rel=1e-12)
+    assert got_grads == pytest.approx(grads, rel=1e-12)
+
+
+def test_sigmoid_is_stable_at_extremes() -> None:
+    assert Value(-800.0).sigmoid().data == 0.0
+    assert Value(800.0).sigmoid().data == 1.0
+    x = Value(-30.0)
+    y = x.sigmoid()
+    y.backward()
+    assert x.grad == pytest.approx(y.data * (1 - y.data), rel=1e-12)
+
+
+def test_op_names_and_parents() -> None:
+    a, b = Value(1.0, "a"), Value(2.0, "b")
+    assert (a + b).op == "+"
+    assert (a * b).parents == (a, b)
+    assert (a**2).op == "**2"
+    assert a.relu().op == "relu"
+    assert a.is_leaf and not (a + b).is_leaf
+    assert a.op == "" and a.parents == ()
+
+
+def test_local_grads_are_the_gates_own_derivatives() -> None:
+    x, m = Value(100.0), Value(2.0)
+    z = x * m
+    assert z.local_grads() == (2.0, 100.0)  # a multiply gate swaps its inputs
+    assert (x + m).local_grads() == (1.0, 1.0)  # an add gate passes gradients through
+    assert x.local_grads() == ()
+
+
+def test_conversions_and_comparisons() -> None:
+    assert Value(True).data == 1.0 and isinstance(Value(3).data, float)
+    a, b = Value(1.0), Value(2.0)
+    assert a < b and b > a and a <= 1 and b >= 2.0
+    assert float(b) == 2.0
+    assert sorted([b, a]) == [a, b]
+
+
+def test_equality_and_hash_are_by_identity() -> None:
+    a, b = Value(1.0), Value(1.0)
+    assert a != b
+    assert a == a  # identity is the point
+    assert len({a, b}) == 2
+    assert {a: "a"}[a] == "a"
+
+
+def test_repr_shows_data_grad_and_label() -> None:
+    assert repr(Value(2.0)) == "Value(data=2.0, grad=0.0)"
+    assert repr(Value(2.0, "x")) == "Value(data=2.0, grad=0.0, label='x')"
+
+
+def test_pos_is_identity() -> None:
+    a = Value(1.0)
+    assert +a is a
