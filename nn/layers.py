@@ -1,0 +1,393 @@
+"""Neurons, layers and the multi-layer perceptron.
+
+A neuron's weighted sum plus bias is ONE graph node (`autograd.dot`), followed
+by its activation gate; with `fused=True` the two are one `dot+activation`
+node whose local gradient is g'(S) times the input (for a weight), times the
+weight (for an input), or g'(S) itself (for the bias).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from numbers import Real
+from typing import Any
+
+from autograd import Value, dot, primitive
+
+from .module import Module
+
+__all__ = ["ACTIVATIONS", "INITS", "MLP", "Layer", "Neuron"]
+
+ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid")
+INITS = ("uniform", "xavier", "he")
+
+Inputs = Sequence["float | Value"]
+
+
+def _sigmoid(s: float) -> float:
+    if s >= 0.0:
+        return 1.0 / (1.0 + math.exp(-s))
+    e = math.exp(s)
+    return e / (1.0 + e)
+
+
+# g(S) on floats, and g'(S) written from the gate's output g(S) with the math namespace m.
+_FORWARD: dict[str, Callable[[float], float]] = {
+    "linear": lambda s: s,
+    "relu": lambda s: s if s > 0.0 else 0.0,
+    "tanh": math.tanh,
+    "sigmoid": _sigmoid,
+}
+_SLOPE_FROM_OUTPUT: dict[str, Callable[[Any, Any], Any]] = {
+    "linear": lambda m, out: 1.0,  # g(S) = S
+    "relu": lambda m, out: m.step(out),  # g(S) > 0 exactly when S > 0
+    "tanh": lambda m, out: 1.0 - out * out,  # 1 - tanh^2
+    "sigmoid": lambda m, out: out * (1.0 - out),  # s (1 - s)
+}
+_ACTIVATE: dict[str, Callable[[Value], Value]] = {
+    "linear": lambda s: s,
+    "relu": Value.relu,
+    "tanh": Value.tanh,
+    "sigmoid": Value.sigmoid,
+}
+
+_FUSED_CACHE: dict[tuple[str, int, bool], Callable[..., Value]] = {}
+
+
+def _fused_op(activation: str, nin: int, bias: bool) -> Callable[..., Value]:
+    """One node for g(w . x + b), taking w_1..w_n, x_1..x_n (and b) as inputs."""
+    key = (activation, nin, bias)
+    if key in _FUSED_CACHE:
+        return _FUSED_CACHE[key]
+    g = _FORWARD[activation]
+    slope = _SLOPE_FROM_OUTPUT[activation]
+
+    def local_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+        d = slope(m, out)  # g'(S): upstream for the weighted sum inside
+        ws, xs = inputs[:nin], inputs[nin : 2 * nin]
+        return (*[x * d for x in xs], *[w * d for w in ws], *((d,) if bias else ()))
+
+    def forward(*inputs: float) -> float:
+        terms = list(map(float.__mul__, inputs[:nin], inputs[nin : 2 * nin]))
+        if bias:
+            terms.append(inputs[-1])
+        return g(math.fsum(terms))
+
+    op = primitive(f"dot+{activation}", local_grad)(forward)
+    _FUSED_CACHE[key] = op
+    return op
+
+
+def _check_activation(owner: str, activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown activation {activation!r} (choose from {', '.join(ACTIVATIONS)})")
+    return activation
+
+
+def _check_count(owner: str, what: str, n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{owner}: {what} must be a positive integer, got {n!r}")
+    return n
+
+
+def _init_bound(owner: str, init: str, fan_in: int, fan_out: int) -> float:
+    if init == "uniform":
+        return 1.0  # micrograd's uniform(-1, 1)
+    if init == "xavier":
+        return math.sqrt(6.0 / (fan_in + fan_out))  # Glorot: Var(w) = 2 / (fan_in + fan_out)
+    if init == "he":
+        return math.sqrt(6.0 / fan_in)  # He: Var(w) = 2 / fan_in, for relu
+    raise ValueError(f"{owner}: unknown init {init!r} (choose from {', '.join(INITS)})")
+
+
+def _number(owner: str, where: str, x: object) -> float:
+    if isinstance(x, bool) or not isinstance(x, Real) or not math.isfinite(float(x)):
+        raise ValueError(f"{owner}: {where} must be a finite number, got {x!r}")
+    return float(x)
+
+
+class Neuron(Module):
+    """g(w . x + b): weights w, a bias b (optional) and an activation g."""
+
+    def __init__(
+        self,
+        nin: int,
+        activation: str = "relu",
+        *,
+        bias: bool = True,
+        init: str = "uniform",
+        fan_out: int = 1,
+        seed: int | None = None,
+        rng: random.Random | None = None,
+        fused: bool = False,
+        nonlin: bool | None = None,
+    ) -> None:
+        if nonlin is not None:  # micrograd's flag: relu or linear
+            activation = "relu" if nonlin else "linear"
+        self.nin = _check_count("Neuron", "nin", nin)
+        self.activation = _check_activation("Neuron", activation)
+        self.init = init
+        self.fused = fused
+        bound = _init_bound("Neuron", init, nin, _check_count("Neuron", "fan_out", fan_out))
+        draw = (rng or (random.Random(seed) if seed is not None else random)).uniform
+        self.w = [Value(draw(-bound, bound), label=f"w{i}") for i in range(nin)]
+        self.b: Value | None = Value(0.0, label="b") if bias else None
+        self._activate = _ACTIVATE[activation]
+
+    def __call__(self, x: Inputs) -> Value:
+        """g(w . x + b) for one input vector x (numbers or Values)."""
+        if self.fused:
+            op = _fused_op(self.activation, self.nin, self.b is not None)
+            if len(x) != self.nin:
+                raise ValueError(f"Neuron expects {self.nin} inputs, got {len(x)}")
+            return op(*self.w, *x, self.b) if self.b is not None else op(*self.w, *x)
+        return self._activate(dot(self.w, x, self.b))
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        """w.0 .. w.(nin-1), then b."""
+        for i, w in enumerate(self.w):
+            yield f"w.{i}", w
+        if self.b is not None:
+            yield "b", self.b
+
+    def set_weights(self, weights: Sequence[float], bias: float | None = None) -> None:
+        """Set the weights (and the bias) to explicit numbers; checks everything first."""
+        if len(weights) != self.nin:
+            raise ValueError(f"Neuron.set_weights: expected {self.nin} weights, got {len(weights)}")
+        values = [_number("Neuron.set_weights", f"weight {i}", w) for i, w in enumerate(weights)]
+        if bias is not None and self.b is None:
+            raise ValueError("Neuron.set_weights: this neuron has no bias")
+        b = None if bias is None else _number("Neuron.set_weights", "bias", bias)
+        for p, value in zip(self.w, values, strict=True):
+            p.data = value
+        if b is not None and self.b is not None:
+            self.b.data = b
+
+    def config(self) -> dict[str, Any]:
+        """nin, activation, bias, init and fused."""
+        return {
+            "nin": self.nin,
+            "activation": self.activation,
+            "bias": self.b is not None,
+            "init": self.init,
+            "fused": self.fused,
+        }
+
+    def __repr__(self) -> str:
+        return f"{self.activation.capitalize()}Neuron({self.nin})"
+
+
+class Layer(Module):
+    """`nout` neurons that all read the same input vector; returns a list of outputs."""
+
+    def __init__(
+        self,
+        nin: int,
+        nout: int,
+        activation: str = "relu",
+        *,
+        bias: bool = True,
+        init: str = "uniform",
+        seed: int | None = None,
+        rng: random.Random | None = None,
+        fused: bool = False,
+        nonlin: bool | None = None,
+    ) -> None:
+        if nonlin is not None:
+            activation = "relu" if nonlin else "linear"
+        nin = _check_count("Layer", "nin", nin)
+        nout = _check_count("Layer", "nout", nout)
+        _check_activation("Layer", activation)
+        _init_bound("Layer", init, nin, nout)
+        rng = rng or (random.Random(seed) if seed is not None else None)
+        self.neurons = [
+            Neuron(nin, activation, bias=bias, init=init, fan_out=nout, rng=rng, fused=fused)
+            for _ in range(nout)
+        ]
+        self.nin, self.nout, self.activation, self.init, self.fused = nin, nout, activation, init, fused
+
+    def __call__(self, x: Inputs) -> list[Value]:
+        """Every neuron's output for one input vector."""
+        if len(x) != self.nin:
+            raise ValueError(f"Layer expects {self.nin} inputs, got {len(x)}")
+        return [n(x) for n in self.neurons]
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        """neurons.j.w.i and neurons.j.b for every neuron j."""
+        for j, neuron in enumerate(self.neurons):
+            for name, p in neuron.named_parameters():
+                yield f"neurons.{j}.{name}", p
+
+    def set_weights(self, weights: Sequence[Sequence[float]], biases: Sequence[float] | None = None) -> None:
+        """weights[j][i] goes from input i to neuron j; checks everything before setting."""
+        if len(weights) != self.nout:
+            raise ValueError(
+                f"Layer.set_weights: expected weights for {self.nout} neurons, got {len(weights)}"
+            )
+        if biases is not None and len(biases) != self.nout:
+            raise ValueError(f"Layer.set_weights: expected {self.nout} biases, got {len(biases)}")
+        state = self._weights_state("", weights, biases, "Layer.set_weights")
+        self.load_state_dict({**self.state_dict(), **state})
+
+    def _weights_state(
+        self, prefix: str, weights: Sequence[Sequence[float]], biases: Sequence[float] | None, owner: str
+    ) -> dict[str, float]:
+        state: dict[str, float] = {}
+        has_bias = self.neurons[0].b is not None
+        if biases is not None and not has_bias:
+            raise ValueError(f"{owner}: {prefix or 'this layer'} has no biases")
+        for j, row in enumerate(weights):
+            if len(row) != self.nin:
+                raise ValueError(f"{owner}: {prefix}neuron {j} needs {self.nin} weights, got {len(row)}")
+            for i, w in enumerate(row):
+                state[f"{prefix}neurons.{j}.w.{i}"] = _number(owner, f"{prefix}neuron {j} weight {i}", w)
+            if biases is not None:
+                state[f"{prefix}neurons.{j}.b"] = _number(owner, f"{prefix}neuron {j} bias", biases[j])
+        return state
+
+    def config(self) -> dict[str, Any]:
+        """nin, nout, activation, bias, init and fused."""
+        return {
+            "nin": self.nin,
+            "nout": self.nout,
+            "activation": self.activation,
+            "bias": self.neurons[0].b is not None,
+            "init": self.init,
+            "fused": self.fused,
+        }
+
+    def __repr__(self) -> str:
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP(Module):
+    """Layers in sequence: `activation` on hidden layers, `output_activation` (linear) on the last.
+
+    Returns a Value when the last layer has one neuron, else a list of Values.
+    """
+
+    def __init__(
+        self,
+        nin: int,
+        nouts: Sequence[int],
+        activation: str = "relu",
+        output_activation: str = "linear",
+        *,
+        bias: bool = True,
+        init: str = "uniform",
+        seed: int | None = None,
+        fused: bool = False,
+    ) -> None:
+        nin = _check_count("MLP", "nin", nin)
+        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
+            raise ValueError(f"MLP: nouts must be a non-empty list of layer widths, got {nouts!r}")
+        widths = [_check_count("MLP", f"width of layer {k}", n) for k, n in enumerate(nouts)]
+        _check_activation("MLP", activation)
+        _check_activation("MLP", output_activation)
+        _init_bound("MLP", init, 1, 1)
+        rng = random.Random(seed) if seed is not None else None
+        sizes = [nin, *widths]
+        last = len(widths) - 1
+        self.layers = [
+            Layer(
+                sizes[k],
+                sizes[k + 1],
+                output_activation if k == last else activation,
+                bias=bias,
+                init=init,
+                rng=rng,
+                fused=fused,
+            )
+            for k in range(len(widths))
+        ]
+        self.nin, self.nouts = nin, widths
+        self.activation, self.output_activation = activation, output_activation
+        self.bias, self.init, self.fused = bias, init, fused
+        for name, p in self.named_parameters():
+            p.label = name
+
+    @classmethod
+    def from_weights(
+        cls,
+        weights: Sequence[Sequence[Sequence[float]]],
+        biases: Sequence[Sequence[float]] | None = None,
+        activation: str = "relu",
+        output_activation: str = "linear",
+        *,
+        fused: bool = False,
+    ) -> MLP:
+        """An MLP with explicit weights: weights[l][j][i] goes from input i of layer l to its neuron j.
+
+        Without `biases` the network has no bias parameters at all.
+        """
+        if not weights or not all(weights) or not weights[0][0]:
+            raise ValueError("MLP.from_weights: every layer needs at least one neuron with one weight")
+        model = cls(
+            len(weights[0][0]),
+            [len(layer) for layer in weights],
+            activation,
+            output_activation,
+            bias=biases is not None,
+            fused=fused,
+        )
+        model.set_weights(weights, biases)
+        return model
+
+    def __call__(self, x: Inputs) -> Value | list[Value]:
+        """The network's output for one input vector: a Value if it has one output."""
+        if len(x) != self.nin:
+            raise ValueError(f"MLP expects {self.nin} inputs, got {len(x)}")
+        out: Sequence[float | Value] = x
+        for layer in self.layers:
+            out = [n(out) for n in layer.neurons]
+        values: list[Value] = out  # type: ignore[assignment]  # every layer returns Values
+        return values[0] if len(values) == 1 else values
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        """layers.l.neurons.j.w.i and layers.l.neurons.j.b."""
+        for k, layer in enumerate(self.layers):
+            for name, p in layer.named_parameters():
+                yield f"layers.{k}.{name}", p
+
+    def set_weights(
+        self, weights: Sequence[Sequence[Sequence[float]]], biases: Sequence[Sequence[float]] | None = None
+    ) -> None:
+        """Set every weight (and bias) from nested lists; checks everything before setting."""
+        owner = "MLP.set_weights"
+        if len(weights) != len(self.layers):
+            raise ValueError(f"{owner}: expected weights for {len(self.layers)} layers, got {len(weights)}")
+        if biases is not None and len(biases) != len(self.layers):
+            raise ValueError(f"{owner}: expected biases for {len(self.layers)} layers, got {len(biases)}")
+        state: dict[str, float] = {}
+        for k, layer in enumerate(self.layers):
+            if len(weights[k]) != layer.nout:
+                raise ValueError(f"{owner}: layer {k} has {layer.nout} neurons, got {len(weights[k])} rows")
+            layer_biases = None if biases is None else biases[k]
+            if layer_biases is not None and len(layer_biases) != layer.nout:
+                raise ValueError(
+                    f"{owner}: layer {k} has {layer.nout} neurons, got {len(layer_biases)} biases"
+                )
+            state.update(layer._weights_state(f"layers.{k}.", weights[k], layer_biases, owner))
+        self.load_state_dict({**self.state_dict(), **state})
+
+    def config(self) -> dict[str, Any]:
+        """nin, nouts, activations, bias, init and fused."""
+        return {
+            "nin": self.nin,
+            "nouts": list(self.nouts),
+            "activation": self.activation,
+            "output_activation": self.output_activation,
+            "bias": self.bias,
+            "init": self.init,
+            "fused": self.fused,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MLP:
+        """A new MLP with the architecture `config` describes."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

@@ -1,0 +1,242 @@
+"""Optimizers and learning-rate schedules.
+
+An optimizer changes `p.data` of its parameters and nothing else. Its learning
+rate is a number or a schedule: a function of the number of steps taken so
+far (0 for the first step), such as micrograd's `LinearDecay(1.0, 0.1, 100)`,
+which gives 1.0 - 0.9 * k / 100 at step k.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from numbers import Real
+
+from autograd import Value, zero_grad
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "CosineDecay",
+    "LinearDecay",
+    "Optimizer",
+    "Schedule",
+    "StepDecay",
+]
+
+Schedule = Callable[[int], float]
+
+
+def _number(owner: str, what: str, x: object, low: float = 0.0, high: float = math.inf) -> float:
+    if isinstance(x, bool) or not isinstance(x, Real) or not low <= float(x) < high:
+        bounds = f"[{low}, {high})" if high != math.inf else f">= {low}"
+        raise ValueError(f"{owner}: {what} must be a number {bounds}, got {x!r}")
+    return float(x)
+
+
+def _steps(owner: str, steps: object) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"{owner}: steps must be a positive integer, got {steps!r}")
+    return steps
+
+
+class LinearDecay:
+    """From `start` to `end` in a straight line over `steps` steps, then `end`."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = _number("LinearDecay", "start", start)
+        self.end = _number("LinearDecay", "end", end)
+        self.steps = _steps("LinearDecay", steps)
+
+    def __call__(self, k: int) -> float:
+        """The learning rate at step k."""
+        return self.start - (self.start - self.end) * min(k, self.steps) / self.steps
+
+    def __repr__(self) -> str:
+        return f"LinearDecay({self.start!r}, {self.end!r}, {self.steps!r})"
+
+
+class StepDecay:
+    """`start` multiplied by `factor` every `every` steps."""
+
+    def __init__(self, start: float, factor: float, every: int) -> None:
+        self.start = _number("StepDecay", "start", start)
+        self.factor = _number("StepDecay", "factor", factor)
+        self.every = _steps("StepDecay", every)
+
+    def __call__(self, k: int) -> float:
+        """The learning rate at step k."""
+        return self.start * self.factor ** (k // self.every)
+
+    def __repr__(self) -> str:
+        return f"StepDecay({self.start!r}, {self.factor!r}, {self.every!r})"
+
+
+class CosineDecay:
+    """From `start` to `end` along half a cosine over `steps` steps, then `end`."""
+
+    def __init__(self, start: float, end: float, steps: int) -> None:
+        self.start = _number("CosineDecay", "start", start)
+        self.end = _number("CosineDecay", "end", end)
+        self.steps = _steps("CosineDecay", steps)
+
+    def __call__(self, k: int) -> float:
+        """The learning rate at step k."""
+        progress = min(k, self.steps) / self.steps
+        return self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    def __repr__(self) -> str:
+        return f"CosineDecay({self.start!r}, {self.end!r}, {self.steps!r})"
+
+
+class Optimizer:
+    """Base of the optimizers: the parameters, the learning rate and the step count."""
+
+    def __init__(self, parameters: Iterable[Value], lr: float | Schedule) -> None:
+        name = type(self).__name__
+        self.parameters: list[Value] = list(parameters)
+        seen: set[Value] = set()
+        for i, p in enumerate(self.parameters):
+            if not isinstance(p, Value):
+                raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Value")
+            if p in seen:
+                raise ValueError(f"{name}: parameter {i} ({p!r}) is listed twice")
+            seen.add(p)
+        if callable(lr):
+            self.schedule: Schedule = lr
+        else:
+            rate = _number(name, "lr", lr)
+            self.schedule = lambda k: rate
+        self.steps_taken = 0
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step will use."""
+        return self.schedule(self.steps_taken)
+
+    def zero_grad(self) -> None:
+        """Reset the gradient of every parameter to 0."""
+        zero_grad(self.parameters)
+
+    def step(self) -> None:
+        """Change every parameter's data by its gradient; refuses a non-finite gradient or rate."""
+        lr = self.lr
+        if not (isinstance(lr, Real) and math.isfinite(lr) and lr >= 0.0):
+            raise ValueError(
+                f"{type(self).__name__}.step: learning rate at step {self.steps_taken} is {lr!r}"
+            )
+        grads = [p.grad for p in self.parameters]
+        if not all(map(math.isfinite, grads)):
+            i = next(i for i, g in enumerate(grads) if not math.isfinite(g))
+            p = self.parameters[i]
+            name = f" ({p.label})" if p.label else ""
+            raise FloatingPointError(
+                f"{type(self).__name__}.step: gradient of parameter {i}{name} is {grads[i]!r}; "
+                "nothing was changed"
+            )
+        self._update(float(lr), grads)
+        self.steps_taken += 1
+
+    def _update(self, lr: float, grads: Sequence[float]) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum (heavy-ball or Nesterov) and weight decay.
+
+    With momentum mu the velocity is v := mu v + g and the step p := p - lr v;
+    weight decay adds wd * p to the gradient g.
+    """
+
+    def __init__(
+        self,
+        parameters: Iterable[Value],
+        lr: float | Schedule = 0.01,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        super().__init__(parameters, lr)
+        self.momentum = _number("SGD", "momentum", momentum, 0.0, 1.0)
+        self.weight_decay = _number("SGD", "weight_decay", weight_decay)
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("SGD: nesterov needs a momentum above 0")
+        self.nesterov = nesterov
+        self.velocity = [0.0] * len(self.parameters)
+
+    def _update(self, lr: float, grads: Sequence[float]) -> None:
+        params = self.parameters
+        wd, mu = self.weight_decay, self.momentum
+        if wd == 0.0 and mu == 0.0:
+            for p, g in zip(params, grads, strict=True):
+                p.data -= lr * g
+            return
+        velocity = self.velocity
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+            g = g + wd * p.data
+            if mu:
+                velocity[i] = v = mu * velocity[i] + g
+                g = g + mu * v if self.nesterov else v
+            p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """Adam: per-parameter steps from bias-corrected running means of g and g^2.
+
+    `weight_decay` adds wd * p to the gradient (L2 regularisation, coupled).
+    """
+
+    def __init__(
+        self,
+        parameters: Iterable[Value],
+        lr: float | Schedule = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(parameters, lr)
+        name = type(self).__name__
+        if not isinstance(betas, Sequence) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+        self.beta1 = _number(name, "betas[0]", betas[0], 0.0, 1.0)
+        self.beta2 = _number(name, "betas[1]", betas[1], 0.0, 1.0)
+        self.eps = _number(name, "eps", eps)
+        if self.eps == 0.0:
+            raise ValueError(f"{name}: eps must be above 0")
+        self.weight_decay = _number(name, "weight_decay", weight_decay)
+        self.first_moment = [0.0] * len(self.parameters)
+        self.second_moment = [0.0] * len(self.parameters)
+
+    def _decay(self, lr: float, p: Value) -> float:
+        return 0.0  # coupled: the decay enters the gradient instead
+
+    def _update(self, lr: float, grads: Sequence[float]) -> None:
+        b1, b2, eps = self.beta1, self.beta2, self.eps
+        t = self.steps_taken + 1
+        correction1, correction2 = 1.0 - b1**t, 1.0 - b2**t
+        coupled = self.weight_decay if type(self) is Adam else 0.0
+        m1, m2 = self.first_moment, self.second_moment
+        for i, (p, g) in enumerate(zip(self.parameters, grads, strict=True)):
+            g = g + coupled * p.data
+            m1[i] = b1 * m1[i] + (1.0 - b1) * g
+            m2[i] = b2 * m2[i] + (1.0 - b2) * g * g
+            step = (m1[i] / correction1) / (math.sqrt(m2[i] / correction2) + eps)
+            p.data -= lr * step + self._decay(lr, p)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p := p - lr * (adam_step + wd * p)."""
+
+    def __init__(
+        self,
+        parameters: Iterable[Value],
+        lr: float | Schedule = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(parameters, lr, betas, eps, weight_decay)
+
+    def _decay(self, lr: float, p: Value) -> float:
+        return lr * self.weight_decay * p.data
