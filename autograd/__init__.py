@@ -8,6 +8,8 @@
 7.0
 """
 
+from .apple import ApplePrice, apple_price, draw_apple_price
+from .draw import DotNotFoundError, GraphDrawing, GraphTooLargeError, draw_dot
 from .engine import (
     FLOAT_MATH,
     VALUE_MATH,
@@ -21,6 +23,7 @@ from .engine import (
     topological_order,
     zero_grad,
 )
+from .explain import BackwardTable, explain
 from .gradcheck import GradcheckError, Mismatch, gradcheck, numerical_grad
 
 __distribution__ = "chainrule"
@@ -41,4 +44,14 @@ __all__ = [
     "primitive",
     "topological_order",
     "zero_grad",
+    # drawing graphs and explaining the backward pass
+    "DotNotFoundError",
+    "GraphDrawing",
+    "GraphTooLargeError",
+    "draw_dot",
+    "BackwardTable",
+    "explain",
+    "ApplePrice",
+    "apple_price",
+    "draw_apple_price",
 ]
