@@ -341,7 +341,11 @@ class MLP(Module):
             raise ValueError(f"MLP expects {self.nin} inputs, got {len(x)}")
         out: Sequence[float | Value] = x
         for layer in self.layers:
-            out = [n(out) for n in layer.neurons]
+            if layer.fused:
+                out = [n(out) for n in layer.neurons]
+            else:  # Neuron.__call__ inlined: the forward pass is most of a training step
+                activate = _ACTIVATE[layer.activation]
+                out = [activate(dot(n.w, out, n.b)) for n in layer.neurons]
         values: list[Value] = out  # type: ignore[assignment]  # every layer returns Values
         return values[0] if len(values) == 1 else values
 
