@@ -8,11 +8,13 @@
 7.0
 """
 
+from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .apple import ApplePrice, apple_price, draw_apple_price
 from .draw import DotNotFoundError, GraphDrawing, GraphTooLargeError, draw_dot
 from .engine import (
     FLOAT_MATH,
     VALUE_MATH,
+    HookHandle,
     LocalGrad,
     Value,
     dot,
@@ -24,7 +26,17 @@ from .engine import (
     zero_grad,
 )
 from .explain import BackwardTable, explain
-from .gradcheck import GradcheckError, Mismatch, gradcheck, numerical_grad
+from .functional import grad, grad_of, hessian, jacobian, value_and_grad
+from .gradcheck import (
+    GradcheckError,
+    GradgradcheckError,
+    Mismatch,
+    SecondOrderMismatch,
+    gradcheck,
+    gradgradcheck,
+    numerical_grad,
+    numerical_hessian,
+)
 
 __distribution__ = "chainrule"
 
@@ -44,6 +56,20 @@ __all__ = [
     "primitive",
     "topological_order",
     "zero_grad",
+    # higher-order derivatives, function transforms, hooks and anomaly mode
+    "grad",
+    "grad_of",
+    "value_and_grad",
+    "jacobian",
+    "hessian",
+    "GradgradcheckError",
+    "SecondOrderMismatch",
+    "gradgradcheck",
+    "numerical_hessian",
+    "HookHandle",
+    "AnomalyError",
+    "detect_anomaly",
+    "is_anomaly_enabled",
     # drawing graphs and explaining the backward pass
     "DotNotFoundError",
     "GraphDrawing",
