@@ -228,23 +228,29 @@ class Layer(Module):
             )
         if biases is not None and len(biases) != self.nout:
             raise ValueError(f"Layer.set_weights: expected {self.nout} biases, got {len(biases)}")
-        state = self._weights_state("", weights, biases, "Layer.set_weights")
+        state = self._weights_state("", "", weights, biases, "Layer.set_weights")
         self.load_state_dict({**self.state_dict(), **state})
 
     def _weights_state(
-        self, prefix: str, weights: Sequence[Sequence[float]], biases: Sequence[float] | None, owner: str
+        self,
+        prefix: str,
+        where: str,
+        weights: Sequence[Sequence[float]],
+        biases: Sequence[float] | None,
+        owner: str,
     ) -> dict[str, float]:
+        """The state entries for explicit weights; `prefix` for the names, `where` for the errors."""
         state: dict[str, float] = {}
         has_bias = self.neurons[0].b is not None
         if biases is not None and not has_bias:
-            raise ValueError(f"{owner}: {prefix or 'this layer'} has no biases")
+            raise ValueError(f"{owner}: {where.rstrip(', ') or 'this layer'} has no biases")
         for j, row in enumerate(weights):
             if len(row) != self.nin:
-                raise ValueError(f"{owner}: {prefix}neuron {j} needs {self.nin} weights, got {len(row)}")
+                raise ValueError(f"{owner}: {where}neuron {j} needs {self.nin} weights, got {len(row)}")
             for i, w in enumerate(row):
-                state[f"{prefix}neurons.{j}.w.{i}"] = _number(owner, f"{prefix}neuron {j} weight {i}", w)
+                state[f"{prefix}neurons.{j}.w.{i}"] = _number(owner, f"{where}neuron {j}, weight {i}", w)
             if biases is not None:
-                state[f"{prefix}neurons.{j}.b"] = _number(owner, f"{prefix}neuron {j} bias", biases[j])
+                state[f"{prefix}neurons.{j}.b"] = _number(owner, f"{where}neuron {j}, bias", biases[j])
         return state
 
     def config(self) -> dict[str, Any]:
@@ -373,7 +379,9 @@ class MLP(Module):
                 raise ValueError(
                     f"{owner}: layer {k} has {layer.nout} neurons, got {len(layer_biases)} biases"
                 )
-            state.update(layer._weights_state(f"layers.{k}.", weights[k], layer_biases, owner))
+            state.update(
+                layer._weights_state(f"layers.{k}.", f"layer {k}, ", weights[k], layer_biases, owner)
+            )
         self.load_state_dict({**self.state_dict(), **state})
 
     def config(self) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""Module: parameters, zero_grad, state dicts, and JSON files that are atomic and checked."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from nn import MLP, Layer, ModelFileError, Module, Neuron, StateDictError, load_model
+
+
+def model() -> MLP:
+    return MLP(2, [3, 1], activation="tanh", seed=11)
+
+
+def test_parameters_follow_named_parameters() -> None:
+    m = model()
+    assert m.parameters() == [p for _, p in m.named_parameters()]
+    assert len(set(m.parameters())) == len(m.parameters()) == 13
+    assert Module().parameters() == []
+
+
+def test_zero_grad_resets_every_parameter() -> None:
+    m = model()
+    out = m([0.3, 0.4])
+    assert not isinstance(out, list)
+    out.backward()
+    assert any(p.grad != 0.0 for p in m.parameters())
+    m.zero_grad()
+    assert all(p.grad == 0.0 for p in m.parameters())
+
+
+def test_state_dict_round_trip() -> None:
+    source, target = model(), MLP(2, [3, 1], activation="tanh", seed=12)
+    target.load_state_dict(source.state_dict())
+    assert target.state_dict() == source.state_dict()
+    assert source([0.1, 0.2]).data == target([0.1, 0.2]).data  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s.pop("layers.1.neurons.0.b"), r"missing 1 parameter\(s\) \('layers.1.neurons.0.b'\)"),
+        (lambda s: s.update(extra=1.0), r"unexpected 1 parameter\(s\) \('extra'\)"),
+        (
+            lambda s: s.update({"layers.0.neurons.0.w.0": "0.5"}),
+            r"'layers.0.neurons.0.w.0' must be a number, got str",
+        ),
+        (lambda s: s.update({"layers.0.neurons.0.w.0": True}), r"must be a number, got bool"),
+        (
+            lambda s: s.update({"layers.0.neurons.2.b": math.inf}),
+            r"'layers.0.neurons.2.b' is not finite: inf",
+        ),
+    ],
+)
+def test_load_state_dict_checks_everything_before_changing_anything(edit: object, message: str) -> None:
+    m = model()
+    before = m.state_dict()
+    state = {name: value + 1.0 for name, value in before.items()}
+    edit(state)  # type: ignore[operator]
+    with pytest.raises(StateDictError, match=message):
+        m.load_state_dict(state)
+    assert m.state_dict() == before
+
+
+def test_save_and_load_are_exact(tmp_path: Path) -> None:
+    source = model()
+    for p in source.parameters():
+        p.data = p.data / 3.0  # numbers whose shortest repr is long
+    path = tmp_path / "model.json"
+    source.save(path)
+    target = MLP(2, [3, 1], activation="tanh", seed=99)
+    target.load(path)
+    assert target.state_dict() == source.state_dict()
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert document["format"] == "chainrule.nn" and document["module"] == "MLP"
+    assert document["config"]["nouts"] == [3, 1]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]  # no temporary file left behind
+
+
+def test_load_model_rebuilds_the_architecture(tmp_path: Path) -> None:
+    for source in (
+        model(),
+        Layer(3, 2, activation="sigmoid", seed=1),
+        Neuron(4, "linear", bias=False, seed=2),
+    ):
+        path = tmp_path / f"{type(source).__name__}.json"
+        source.save(str(path))
+        rebuilt = load_model(path)
+        assert type(rebuilt) is type(source)
+        assert rebuilt.config() == source.config()
+        assert rebuilt.state_dict() == source.state_dict()
+
+
+def test_a_crash_during_save_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "model.json"
+    old = model()
+    old.save(path)
+    saved = path.read_bytes()
+
+    def crash(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    new = MLP(2, [3, 1], activation="tanh", seed=5)
+    with pytest.raises(OSError, match="disk full"):
+        new.save(path)
+    assert path.read_bytes() == saved
+    assert [p.name for p in tmp_path.iterdir()] == ["model.json"]
+
+
+def test_save_refuses_non_finite_parameters(tmp_path: Path) -> None:
+    m = model()
+    m.parameters()[4].data = math.nan
+    with pytest.raises(ValueError, match=r"model.json: parameter 'layers.0.neurons.1.w.1' is nan"):
+        m.save(tmp_path / "model.json")
+    assert not (tmp_path / "model.json").exists()
+
+
+def corrupt(text: str) -> str:
+    return text.replace('"parameters"', '"parameters', 1)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda t: t[: len(t) // 2], r"not valid JSON \(the file looks truncated\)"),
+        (lambda t: "", r"not valid JSON \(the file looks truncated\)"),
+        (corrupt, r"not valid JSON"),
+        (lambda t: "[1, 2]", r"not a chainrule model file"),
+        (lambda t: t.replace('"chainrule.nn"', '"other"'), r"not a chainrule model file"),
+        (lambda t: t.replace('"version": 1', '"version": 7'), r"file format version 7 is not supported"),
+        (lambda t: t.replace('"module": "MLP"', '"module": "Layer"'), r"holds a Layer, not a MLP"),
+        (lambda t: t.replace('"nouts": [\n   3,', '"nouts": [\n   4,'), r"architecture .* does not match"),
+        (lambda t: t.replace('"tanh"', '"relu"'), r"architecture .* does not match"),
+        (lambda t: t.replace('"layers.1.neurons.0.b"', '"layers.1.neurons.0.bias"'), r"missing 1 parameter"),
+        (
+            lambda t: t.replace('"layers.1.neurons.0.b": 0.0', '"layers.1.neurons.0.b": NaN'),
+            r"non-finite number NaN",
+        ),
+        (lambda t: t.replace('"layers.1.neurons.0.b": 0.0', '"layers.1.neurons.0.b": null'), r"got NoneType"),
+        (lambda t: t.replace('"parameters": {', '"parameters": [').rsplit("}", 2)[0], r"not valid JSON"),
+    ],
+)
+def test_damaged_files_give_a_clear_error_and_leave_the_model_unchanged(
+    tmp_path: Path, damage: object, message: str
+) -> None:
+    path = tmp_path / "model.json"
+    model().save(path)
+    text = path.read_text(encoding="utf-8")
+    damaged = damage(text)  # type: ignore[operator]
+    assert damaged != text
+    path.write_text(damaged, encoding="utf-8")
+    target = MLP(2, [3, 1], activation="tanh", seed=3)
+    before = target.state_dict()
+    with pytest.raises(ModelFileError, match=message) as info:
+        target.load(path)
+    assert str(path) in str(info.value)  # the error names the file
+    assert target.state_dict() == before
+
+
+def test_binary_garbage_and_missing_files(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_bytes(b"\x80\x81\xfe\xff")
+    with pytest.raises(ModelFileError, match="not UTF-8"):
+        model().load(path)
+    with pytest.raises(FileNotFoundError):
+        model().load(tmp_path / "missing.json")
+    document = {
+        "format": "chainrule.nn",
+        "version": 1,
+        "module": "Transformer",
+        "config": {},
+        "parameters": {},
+    }
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="unknown module class 'Transformer'"):
+        load_model(path)
+
+
+def test_load_model_reports_a_bad_architecture(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    model().save(path)
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["config"]["activation"] = "swish"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"model.json: bad architecture .*unknown activation 'swish'"):
+        load_model(path)
