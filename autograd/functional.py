@@ -69,7 +69,7 @@ def grad_of(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     _check_callable("grad_of", f)
 
     def gradient(*args: Any) -> Any:
-        return value_and_grad(f, argnums)(*args)[1]
+        return _value_and_grad("grad_of", f, argnums, args)[1]
 
     gradient.__name__ = gradient.__qualname__ = f"grad_of({_name(f)})"
     return gradient
@@ -80,13 +80,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[...,
     _check_callable("value_and_grad", f)
 
     def value_and_gradient(*args: Any) -> tuple[Any, Any]:
-        positions = _positions("value_and_grad", argnums, len(args))
-        with _tracing():
-            call_args, wrt, keep_graph = _arguments("value_and_grad", args, positions)
-            out = _scalar(f"value_and_grad({_name(f)})", f(*call_args))
-            gradients = grad(out, wrt, create_graph=keep_graph)
-        value = out if keep_graph else out.data
-        return value, _shaped(gradients, argnums)
+        return _value_and_grad("value_and_grad", f, argnums, args)
 
     value_and_gradient.__name__ = value_and_gradient.__qualname__ = f"value_and_grad({_name(f)})"
     return value_and_gradient
@@ -142,6 +136,18 @@ def hessian(f: Callable[..., Any], argnums: Argnums = None) -> Callable[..., Any
 
 
 # ---- helpers -------------------------------------------------------------------
+
+
+def _value_and_grad(
+    name: str, f: Callable[..., Any], argnums: Argnums, args: tuple[Any, ...]
+) -> tuple[Any, Any]:
+    positions = _positions(name, argnums, len(args))
+    with _tracing():
+        call_args, wrt, keep_graph = _arguments(name, args, positions)
+        out = _scalar(f"{name}({_name(f)})", f(*call_args))
+        gradients = grad(out, wrt, create_graph=keep_graph)
+    value = out if keep_graph else out.data
+    return value, _shaped(gradients, argnums)
 
 
 # Each differentiated Value argument passes through a node of its own, so a
