@@ -177,33 +177,36 @@ def node_names(order: list[Value], precision: int = 6) -> dict[Value, str]:
         elif not v.parents:
             names[v] = format_number(v.data, precision)
         else:
-            expression = _expression(v, names, compound)
+            expression, infix = _expression(v, names, compound)
             if len(expression) <= _MAX_EXPRESSION:
                 names[v] = expression
-                compound.add(v)
+                if infix:
+                    compound.add(v)
             else:
                 names[v] = f"#{index}"
     return names
 
 
-def _expression(v: Value, names: Mapping[Value, str], compound: set[Value]) -> str:
+def _expression(v: Value, names: Mapping[Value, str], compound: set[Value]) -> tuple[str, bool]:
+    """The expression that made `v`, and whether it needs parentheses inside another."""
+
     def operand(p: Value) -> str:
         name = names[p]
         return f"({name})" if p in compound else name
 
     op, parents = v.op, v.parents
     if op in ("+", "-", "*", "/") and len(parents) == 2:
-        return f"{operand(parents[0])} {op} {operand(parents[1])}"
+        return f"{operand(parents[0])} {op} {operand(parents[1])}", True
     if op == "**" and len(parents) == 2:
-        return f"{operand(parents[0])}**{operand(parents[1])}"
+        return f"{operand(parents[0])}**{operand(parents[1])}", True
     if op.startswith("**") and len(parents) == 1:
         exponent = op[2:]
         if exponent.endswith(".0"):
             exponent = exponent[:-2]
-        return f"{operand(parents[0])}**{exponent}"
+        return f"{operand(parents[0])}**{exponent}", True
     if op == "neg" and len(parents) == 1:
-        return f"-{operand(parents[0])}"
-    return f"{op}({', '.join(names[p] for p in parents)})"
+        return f"-{operand(parents[0])}", True
+    return f"{op}({', '.join(names[p] for p in parents)})", False
 
 
 def operand_name(v: Value, names: Mapping[Value, str]) -> str:
@@ -254,7 +257,7 @@ def draw_dot(
     `max_nodes` Values is refused with `GraphTooLargeError`, unless `collapse`
     is set: then every weighted sum is folded into the box of the activation
     it feeds (a neuron becomes one box), and if that is still too many boxes,
-    only the `max_nodes` boxes nearest the output are drawn. `highlight` marks
+    only `max_nodes` of them are drawn, following one path back from the output. `highlight` marks
     one gate (the Value it made) and annotates its edges; `grads` shows those
     gradients instead of `.grad` (Values missing from it show none yet).
     """
@@ -478,7 +481,7 @@ def _count_values(root: Value, limit: int) -> int:
 
 
 def _collapsed_boxes(order: list[Value], root: Value, max_nodes: int) -> tuple[list[_Box], dict[Value, int]]:
-    """Fold arithmetic into the box of its sole consumer; keep the boxes nearest the root.
+    """Fold arithmetic into the box of its sole consumer; keep at most `max_nodes` boxes.
 
     Returns the boxes in topological order and, for each box whose inputs were
     left out, how many input boxes are not drawn.
@@ -510,17 +513,19 @@ def _collapsed_boxes(order: list[Value], root: Value, max_nodes: int) -> tuple[l
                     sources[owner[parent]] = None
         inputs[head] = sources
 
-    # Breadth first from the root: the boxes nearest the output are the ones kept.
-    kept: dict[Value, None] = {root: None}
-    frontier = [root]
-    while frontier and len(kept) < max_nodes:
-        next_frontier: list[Value] = []
-        for head in frontier:
-            for source in inputs[head]:
-                if source not in kept and len(kept) < max_nodes:
-                    kept[source] = None
-                    next_frontier.append(source)
-        frontier = next_frontier
+    # Depth first from the root, inner boxes before leaves: the drawing follows
+    # one path of boxes all the way to the inputs (one neuron, its inputs, their
+    # inputs) instead of showing a fan of siblings at the first level.
+    kept: dict[Value, None] = {}
+    stack = [root]
+    while stack and len(kept) < max_nodes:
+        head = stack.pop()
+        if head in kept:
+            continue
+        kept[head] = None
+        unseen = [source for source in inputs[head] if source not in kept]
+        unseen.sort(key=lambda source: not source.parents)
+        stack.extend(reversed(unseen))
     hidden = {}
     for head in kept:
         missing = sum(1 for source in inputs[head] if source not in kept)

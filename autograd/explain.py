@@ -49,7 +49,7 @@ class GateStep:
     contributions: tuple[Contribution, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class BackwardTable:
     """The backward pass from `root`, step by step; `str()` gives the plain-text table."""
 
@@ -133,6 +133,9 @@ class BackwardTable:
 
     def __str__(self) -> str:
         return self.text()
+
+    def __repr__(self) -> str:
+        return f"BackwardTable(root={self.root_name}, {len(self.steps)} steps)"
 
     def step_gradients(self, number: int) -> dict[Value, float]:
         """The gradients known once step `number` has sent its contributions back."""
