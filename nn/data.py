@@ -45,11 +45,11 @@ def _non_negative(owner: str, what: str, x: object) -> float:
 
 
 def _finish(points: list[tuple[list[float], int]], noise: float, rng: random.Random) -> Dataset:
+    rng.shuffle(points)  # before the noise, so a seed gives the same order at every noise level
     if noise:
         for point, _ in points:
             for d in range(len(point)):
                 point[d] += rng.gauss(0.0, noise)
-    rng.shuffle(points)
     return Dataset([p for p, _ in points], [label for _, label in points])
 
 

@@ -1,0 +1,148 @@
+"""Optimizers by hand-computed updates, and learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from autograd import Value
+from nn import SGD, Adam, AdamW, CosineDecay, LinearDecay, StepDecay
+
+
+def param(data: float, grad: float) -> Value:
+    p = Value(data)
+    p.grad = grad
+    return p
+
+
+def test_sgd_plain_step() -> None:
+    p, q = param(1.0, 0.5), param(-2.0, -1.0)
+    SGD([p, q], lr=0.1).step()
+    assert (p.data, q.data) == (pytest.approx(0.95), pytest.approx(-1.9))
+
+
+def test_sgd_changes_data_and_nothing_else() -> None:
+    p = param(1.0, 0.5)
+    SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01).step()
+    assert p.grad == 0.5 and p.is_leaf
+
+
+def test_sgd_momentum_and_weight_decay_by_hand() -> None:
+    p = param(1.0, 0.5)
+    opt = SGD([p], lr=0.1, momentum=0.9, weight_decay=0.1)
+    opt.step()  # g = 0.5 + 0.1*1 = 0.6; v = 0.6; p = 1 - 0.06
+    assert p.data == pytest.approx(0.94)
+    opt.step()  # g = 0.5 + 0.094 = 0.594; v = 0.9*0.6 + 0.594 = 1.134; p = 0.94 - 0.1134
+    assert p.data == pytest.approx(0.8266)
+
+
+def test_sgd_nesterov_by_hand() -> None:
+    p = param(0.0, 1.0)
+    opt = SGD([p], lr=0.1, momentum=0.5, nesterov=True)
+    opt.step()  # v = 1; step g + mu v = 1.5
+    assert p.data == pytest.approx(-0.15)
+    opt.step()  # v = 0.5 + 1 = 1.5; step 1 + 0.75
+    assert p.data == pytest.approx(-0.15 - 0.175)
+
+
+def test_adam_first_steps_are_lr_times_sign() -> None:
+    p, q = param(1.0, 3.0), param(1.0, -0.001)
+    opt = Adam([p, q], lr=0.01)
+    opt.step()
+    assert p.data == pytest.approx(0.99, rel=1e-6) and q.data == pytest.approx(1.01, rel=1e-6)
+
+
+def test_adam_two_steps_by_hand() -> None:
+    p = param(0.5, 0.2)
+    opt = Adam([p], lr=0.1, betas=(0.9, 0.99), eps=1e-8)
+    opt.step()
+    p.grad = -0.4
+    opt.step()
+    m = 0.9 * 0.1 * 0.2 + 0.1 * -0.4
+    v = 0.99 * 0.01 * 0.04 + 0.01 * 0.16
+    step = (m / (1 - 0.9**2)) / (math.sqrt(v / (1 - 0.99**2)) + 1e-8)
+    first = 0.2 / (math.sqrt(0.04) + 1e-8)  # bias-corrected m / sqrt(v) after one step
+    assert p.data == pytest.approx(0.5 - 0.1 * first - 0.1 * step, rel=1e-12)
+
+
+def test_adam_weight_decay_is_coupled_and_adamw_decoupled() -> None:
+    p = param(2.0, 0.0)
+    Adam([p], lr=0.1, weight_decay=0.5).step()  # g = 0 + 0.5*2 = 1, so a full step of lr
+    assert p.data == pytest.approx(1.9, rel=1e-6)
+    q = param(2.0, 0.0)
+    AdamW([q], lr=0.1, weight_decay=0.5).step()  # no gradient: only the decay lr*wd*p = 0.1
+    assert q.data == pytest.approx(1.9, rel=1e-12)
+    r = param(2.0, 1.0)
+    AdamW([r], lr=0.1, weight_decay=0.5).step()
+    assert r.data == pytest.approx(2.0 - 0.1 - 0.1, rel=1e-6)
+
+
+def test_zero_grad_and_lr_property() -> None:
+    p = param(1.0, 2.0)
+    opt = SGD([p], lr=LinearDecay(1.0, 0.1, 100))
+    opt.zero_grad()
+    assert p.grad == 0.0
+    assert opt.lr == 1.0
+    opt.step()
+    assert opt.steps_taken == 1 and opt.lr == pytest.approx(0.991)
+
+
+def test_linear_decay_is_micrograds_schedule() -> None:
+    schedule = LinearDecay(1.0, 0.1, 100)
+    for k in range(100):
+        assert schedule(k) == pytest.approx(1.0 - 0.9 * k / 100, rel=1e-15)
+    assert schedule(100) == pytest.approx(0.1) and schedule(500) == pytest.approx(0.1)
+
+
+def test_step_and_cosine_decay() -> None:
+    assert [StepDecay(1.0, 0.5, 10)(k) for k in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]
+    cosine = CosineDecay(1.0, 0.0, 10)
+    assert cosine(0) == 1.0 and cosine(5) == pytest.approx(0.5) and cosine(10) == pytest.approx(0.0)
+    assert cosine(20) == pytest.approx(0.0)
+
+
+def test_schedule_drives_the_steps() -> None:
+    p = param(0.0, 1.0)
+    opt = SGD([p], lr=StepDecay(1.0, 0.5, 1))
+    for _ in range(3):
+        opt.step()
+    assert p.data == pytest.approx(-(1.0 + 0.5 + 0.25))
+
+
+def test_non_finite_gradient_is_refused_and_nothing_changes() -> None:
+    p, q = param(1.0, 0.5), param(2.0, math.nan)
+    q.label = "w"
+    opt = SGD([p, q], lr=0.1, momentum=0.9)
+    with pytest.raises(FloatingPointError, match=r"SGD.step: gradient of parameter 1 \(w\) is nan"):
+        opt.step()
+    assert (p.data, q.data, opt.steps_taken, opt.velocity) == (1.0, 2.0, 0, [0.0, 0.0])
+
+
+def test_bad_schedule_value_is_refused() -> None:
+    p = param(1.0, 0.5)
+    with pytest.raises(ValueError, match=r"SGD.step: learning rate at step 0 is -1.0"):
+        SGD([p], lr=lambda k: -1.0).step()
+    assert p.data == 1.0
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda p: SGD(p, lr=-0.1), ValueError, r"SGD: lr must be a number >= 0.0, got -0.1"),
+        (lambda p: SGD(p, momentum=1.0), ValueError, r"SGD: momentum must be a number \[0.0, 1.0\), got 1.0"),
+        (lambda p: SGD(p, nesterov=True), ValueError, "nesterov needs a momentum"),
+        (lambda p: Adam(p, betas=(0.9, 1.5)), ValueError, r"Adam: betas\[1\] must be a number"),
+        (lambda p: AdamW(p, eps=0.0), ValueError, "AdamW: eps must be above 0"),
+        (lambda p: SGD([*p, *p]), ValueError, "SGD: parameter 1 .* is listed twice"),
+        (lambda p: SGD([1.0]), TypeError, "SGD: parameter 0 is a float, not a Value"),
+        (
+            lambda p: LinearDecay(1.0, 0.1, 0),
+            ValueError,
+            "LinearDecay: steps must be a positive integer, got 0",
+        ),
+    ],
+)
+def test_bad_arguments(make: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        make([param(1.0, 0.0)])  # type: ignore[operator]
