@@ -20,14 +20,20 @@ import contextlib
 import contextvars
 import math
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
+from itertools import count
 from numbers import Real
 from typing import Any, Union
+
+from .anomaly import AnomalyError, check_new_node, gradient_error, is_anomaly_enabled, is_finite, total_error
+from .anomaly import open_blocks as _anomaly_blocks
 
 __all__ = [
     "FLOAT_MATH",
     "VALUE_MATH",
+    "HookHandle",
     "LocalGrad",
     "Value",
     "dot",
@@ -293,10 +299,19 @@ class Value:
         pass. With `create_graph=True` the gradients are Values whose own graphs
         can be differentiated again.
         """
-        if create_graph:
-            _backward_with_graph(self, gradient)
+        if create_graph or _hooks or _anomaly_blocks:  # the fast path checks for neither
+            _backward_general(self, gradient, create_graph)
         else:
             _backward_floats(self, _to_float(gradient, "backward"))
+
+    def register_hook(self, hook: Callable[[Any], Any]) -> HookHandle:
+        """Call `hook(gradient)` with this Value's total gradient in every backward pass.
+
+        The hook sees the gradient summed over all paths, before it flows on to
+        the parents (for a leaf: before it is added to `.grad`); returning a
+        number (or a Value) replaces it, returning None keeps it.
+        """
+        return _add_hook(self, hook)
 
     def detach(self) -> Value:
         """A new leaf with the same data and label, cut off from this graph."""
@@ -518,6 +533,8 @@ def _node(data: float, parents: tuple[Value, ...], op: str, local_grad: LocalGra
         out._parents = parents
         out._op = op
         out._local_grad = local_grad
+    if _anomaly_blocks:
+        check_new_node(out, op, parents)
     return out
 
 
@@ -594,7 +611,15 @@ def _to_float(x: Any, op: str) -> float:
 def _lift(x: object) -> Value | None:
     """A constant leaf for a plain number, a Value as it is, None for anything else."""
     if type(x) is float:
-        return Value(x)
+        # Value(x) without the constructor call: constants are made on every mixed op.
+        leaf = _new(Value)
+        leaf.data = x
+        leaf.grad = 0.0
+        leaf.label = ""
+        leaf._parents = ()
+        leaf._op = ""
+        leaf._local_grad = None
+        return leaf
     if isinstance(x, Value):
         return x
     if isinstance(x, Real):
@@ -727,26 +752,171 @@ def _backward_floats(root: Value, seed: float) -> None:
                 parent.grad += upstream * local_p
 
 
-def _backward_with_graph(root: Value, seed: float | Value) -> None:
-    seed_value = seed if isinstance(seed, Value) else Value(_to_float(seed, "backward"))
-    if root._local_grad is None:
-        root.grad = _accumulate(root.grad, seed_value)
-        return
-    order = topological_order(root, leaves=False)
-    for node in order:
-        node.grad = 0.0
-    root.grad = seed_value
-    m = VALUE_MATH
+def _backward_general(root: Value, seed: float | Value, create_graph: bool) -> None:
+    # The path for everything the float fast path leaves out: gradient graphs,
+    # hooks and anomaly checks. Same semantics: leaves accumulate, inner nodes
+    # hold this pass's gradient.
+    first: Any
+    if create_graph:
+        first = seed if isinstance(seed, Value) else Value(_to_float(seed, "backward"))
+    else:
+        first = _to_float(seed, "backward")
+    totals = gradient_totals([root], [first], create_graph)
+    for node, total in totals.items():
+        if node._local_grad is not None:
+            node.grad = total
+        elif create_graph:
+            node.grad = _accumulate(node.grad, total)
+        else:
+            node.grad = node.grad + total
+
+
+def gradient_totals(
+    roots: Sequence[Value],
+    seeds: Sequence[Any],
+    create_graph: bool,
+    *,
+    inputs: Sequence[Value] | None = None,
+) -> dict[Value, Any]:
+    """Every Value's total gradient in one backward pass from `roots`; touches no `.grad`.
+
+    Seeds must already be floats (or Values when `create_graph`). Gradients are
+    floats, or Values with graphs of their own when `create_graph` is true: the
+    local-gradient rules are then called with `VALUE_MATH` and Values, so each
+    op's one rule also builds its derivative's graph. Given `inputs`, the pass
+    only visits the Values through which a root depends on them. Hooks run
+    here, and so do the anomaly checks while `detect_anomaly()` is on.
+    """
+    hooks = {value: list(table.values()) for value, table in _hooks.items() if table}
+    anomaly = is_anomaly_enabled()
+    totals: dict[Value, Any] = {}
+    for root, seed in zip(roots, seeds, strict=True):
+        previous = totals.get(root)
+        totals[root] = seed if previous is None else previous + seed
+    m = VALUE_MATH if create_graph else FLOAT_MATH
+    order = _topological_order_of_all(roots)
+    wanted = None if inputs is None else _leading_to(order, inputs)
     for node in reversed(order):
-        upstream = node.grad
-        if not isinstance(upstream, Value):  # no path from root carried a gradient here
+        upstream = totals.get(node)
+        if upstream is None or (wanted is not None and node not in wanted):
             continue
-        local = node._local_grad(m, node, *node._parents)  # type: ignore[misc]
-        for parent, local_p in zip(node._parents, local, strict=True):
-            parent.grad = _accumulate(parent.grad, upstream * local_p)
+        if hooks and node in hooks:
+            upstream = totals[node] = _run_hooks(node, hooks[node], upstream, create_graph)
+        if anomaly and not is_finite(upstream):
+            raise total_error(node, upstream)
+        rule = node._local_grad
+        if rule is None:
+            continue
+        parents = node._parents
+        try:
+            if create_graph:
+                local = rule(m, node, *parents)
+            else:
+                local = rule(m, node.data, *[p.data for p in parents])
+            contributions = [upstream * local_p for local_p in local]
+        except AnomalyError as exc:  # building the gradient graph made a non-finite Value
+            raise AnomalyError(f"in the backward of op {node.op!r}: {exc}") from None
+        for index, (parent, contribution) in enumerate(zip(parents, contributions, strict=True)):
+            if wanted is not None and parent not in wanted:
+                continue
+            if anomaly and not is_finite(contribution):
+                raise gradient_error(node, index, upstream, local[index], contribution)
+            previous = totals.get(parent)
+            totals[parent] = contribution if previous is None else previous + contribution
+    return totals
+
+
+def _leading_to(order: list[Value], inputs: Sequence[Value]) -> set[Value]:
+    # The Values of `order` (parents first) that are, or depend on, one of `inputs`.
+    wanted = set(inputs)
+    for node in order:
+        if node not in wanted and any(parent in wanted for parent in node._parents):
+            wanted.add(node)
+    return wanted
+
+
+def _topological_order_of_all(roots: Sequence[Value]) -> list[Value]:
+    if len(roots) == 1:
+        return topological_order(roots[0])
+    order: list[Value] = []
+    seen: set[Value] = set()
+    for root in roots:
+        if root not in seen:
+            part = [v for v in topological_order(root) if v not in seen]
+            seen.update(part)
+            order.extend(part)
+    return order
 
 
 def _accumulate(total: Any, contribution: Value) -> Value:
     if isinstance(total, Value):
         return total + contribution
     return contribution + total if total else contribution
+
+
+# ---- hooks --------------------------------------------------------------------
+
+Hook = Callable[[Any], Any]
+# Hooks by Value, in registration order. Weak keys: a hook never keeps its
+# Value alive, and the table empties itself as graphs are freed, which is what
+# lets backward() take the fast path whenever no hook is left.
+_hooks: weakref.WeakKeyDictionary[Value, dict[int, Hook]] = weakref.WeakKeyDictionary()
+_hook_ids = count()
+
+
+class HookHandle:
+    """What `Value.register_hook` returns: `.remove()` takes the hook off (also on leaving a `with`)."""
+
+    __slots__ = ("_key", "_value")
+
+    def __init__(self, value: Value, key: int) -> None:
+        self._value = weakref.ref(value)
+        self._key = key
+
+    def remove(self) -> None:
+        """Take the hook off its Value; removing it again does nothing."""
+        value = self._value()
+        table = _hooks.get(value) if value is not None else None
+        if table is not None:
+            table.pop(self._key, None)
+            if not table:
+                del _hooks[value]  # type: ignore[arg-type]
+
+    def __enter__(self) -> HookHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+
+def _add_hook(value: Value, hook: Hook) -> HookHandle:
+    if not callable(hook):
+        raise TypeError(f"register_hook expects a callable, got {type(hook).__name__} {hook!r}")
+    key = next(_hook_ids)
+    table = _hooks.get(value)
+    if table is None:
+        table = _hooks[value] = {}
+    table[key] = hook
+    return HookHandle(value, key)
+
+
+def _run_hooks(node: Value, hooks: list[Hook], gradient: Any, create_graph: bool) -> Any:
+    for hook in hooks:
+        replaced = hook(gradient)
+        if replaced is None:
+            continue
+        if create_graph:
+            gradient = replaced if isinstance(replaced, Value) else Value(_hook_result(replaced, hook, node))
+        else:
+            gradient = _hook_result(replaced, hook, node)
+    return gradient
+
+
+def _hook_result(replaced: Any, hook: Hook, node: Value) -> float:
+    if isinstance(replaced, (Real, Value)) and not isinstance(replaced, bool):
+        return float(replaced)
+    name = getattr(hook, "__qualname__", repr(hook))
+    raise TypeError(
+        f"hook {name} on {node!r} returned {type(replaced).__name__} {replaced!r}; "
+        "a hook returns a number, a Value or None"
+    )
