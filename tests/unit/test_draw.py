@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import graphviz
 import pytest
@@ -11,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autograd import (
-    DotNotFoundError,
     GraphDrawing,
     GraphTooLargeError,
     Value,
@@ -317,33 +315,3 @@ def test_root_must_be_a_value() -> None:
         draw_dot(1.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="draw_dot: highlight must be a Value, got int"):
         draw_dot(Value(1.0), highlight=3)  # type: ignore[arg-type]
-
-
-# ---- without the dot program ----------------------------------------------------------------
-
-
-@pytest.fixture
-def no_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A PATH on which no graphviz program can be found."""
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
-    return tmp_path
-
-
-def test_without_dot_the_source_is_still_made(no_dot: Path) -> None:
-    drawing = draw_apple_price()
-    assert "grad 2.2" in drawing.source
-
-
-def test_without_dot_rendering_says_how_to_install_graphviz(no_dot: Path) -> None:
-    drawing = draw_apple_price()
-    with pytest.raises(DotNotFoundError, match="apt-get install graphviz") as info:
-        drawing.pipe(format="svg")
-    assert isinstance(info.value, graphviz.ExecutableNotFound)
-    assert "brew install graphviz" in str(info.value) and ".source" in str(info.value)
-    with pytest.raises(DotNotFoundError, match=r"draw_dot\(\.\.\.\)\.render"):
-        drawing.render(no_dot / "apple", format="png")
-    assert sorted(p.name for p in no_dot.iterdir()) == ["empty-bin"]  # nothing half-written
-    with pytest.raises(DotNotFoundError):
-        drawing._repr_mimebundle_()  # what Jupyter calls to show it inline
