@@ -33,8 +33,8 @@ def test_noise_moves_points_by_about_its_standard_deviation() -> None:
 
 def test_seeds_make_data_reproducible() -> None:
     for make in (make_moons, make_circles, make_xor, make_spiral, make_blobs):
-        assert make(50, noise=0.2, seed=1) == make(50, noise=0.2, seed=1)  # type: ignore[operator]
-        assert make(50, noise=0.2, seed=1) != make(50, noise=0.2, seed=2)  # type: ignore[operator]
+        assert make(50, noise=0.2, seed=1) == make(50, noise=0.2, seed=1)
+        assert make(50, noise=0.2, seed=1) != make(50, noise=0.2, seed=2)
 
 
 def test_circles() -> None:
@@ -104,7 +104,7 @@ def test_train_test_split_partitions_the_points() -> None:
         ),
         (lambda: make_spiral(10, classes=1), r"make_spiral: classes must be an integer >= 2, got 1"),
         (lambda: make_blobs(10, centers=[[0.0], [1.0, 2.0]]), r"make_blobs: centers must all have the same"),
-        (lambda: make_xor(2.5), r"make_xor: n_samples must be an integer >= 1, got 2.5"),
+        (lambda: make_xor(2.5), r"make_xor: n_samples must be an integer >= 1, got 2.5"),  # type: ignore[arg-type]
         (lambda: train_test_split(make_moons(4), 1.0), r"test_fraction must lie strictly between 0 and 1"),
         (lambda: train_test_split(make_moons(2), 0.9), r"cannot hold out 0.9 of 2 points"),
     ],

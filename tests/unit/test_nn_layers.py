@@ -185,7 +185,7 @@ def test_set_weights_with_biases_on_a_network_without_biases() -> None:
     [
         (lambda: MLP(0, [1]), r"MLP: nin must be a positive integer, got 0"),
         (lambda: MLP(2, []), r"MLP: nouts must be a non-empty list"),
-        (lambda: MLP(2, 3), r"MLP: nouts must be a non-empty list of layer widths, got 3"),
+        (lambda: MLP(2, 3), r"MLP: nouts must be a non-empty list of layer widths, got 3"),  # type: ignore[arg-type]
         (lambda: MLP(2, [4, 0]), r"MLP: width of layer 1 must be a positive integer, got 0"),
         (lambda: MLP(2, [4, 1], activation="gelu"), r"MLP: unknown activation 'gelu'"),
         (lambda: MLP(2, [4, 1], init="orthogonal"), r"MLP: unknown init 'orthogonal'"),

@@ -19,7 +19,7 @@ def param(data: float, grad: float) -> Value:
 def test_sgd_plain_step() -> None:
     p, q = param(1.0, 0.5), param(-2.0, -1.0)
     SGD([p, q], lr=0.1).step()
-    assert (p.data, q.data) == (pytest.approx(0.95), pytest.approx(-1.9))
+    assert p.data == pytest.approx(0.95) and q.data == pytest.approx(-1.9)
 
 
 def test_sgd_changes_data_and_nothing_else() -> None:
@@ -135,7 +135,7 @@ def test_bad_schedule_value_is_refused() -> None:
         (lambda p: Adam(p, betas=(0.9, 1.5)), ValueError, r"Adam: betas\[1\] must be a number"),
         (lambda p: AdamW(p, eps=0.0), ValueError, "AdamW: eps must be above 0"),
         (lambda p: SGD([*p, *p]), ValueError, "SGD: parameter 1 .* is listed twice"),
-        (lambda p: SGD([1.0]), TypeError, "SGD: parameter 0 is a float, not a Value"),
+        (lambda p: SGD([1.0]), TypeError, "SGD: parameter 0 is a float, not a Value"),  # type: ignore[list-item]
         (
             lambda p: LinearDecay(1.0, 0.1, 0),
             ValueError,

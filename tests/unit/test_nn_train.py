@@ -1,0 +1,187 @@
+"""fit(): the training loop, its history, progress bar, batches and validation; the moons demo."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from autograd import Value
+from nn import (
+    MLP,
+    SGD,
+    Adam,
+    binary_accuracy,
+    binary_cross_entropy,
+    evaluate,
+    fit,
+    hinge_loss,
+    make_blobs,
+    make_xor,
+    mse_loss,
+    multiclass_accuracy,
+    sign_accuracy,
+    signs,
+    softmax_cross_entropy,
+)
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.py"
+
+
+def load_demo() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("chainrule_demo", DEMO)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def demo() -> ModuleType:
+    """examples/demo.py, with micrograd's moons demo trained once for every test here."""
+    module = load_demo()
+    trained = module.train_moons()
+    module.train_moons = lambda: trained  # type: ignore[attr-defined]
+    return module
+
+
+def test_micrograds_moons_demo_reaches_full_training_accuracy(demo: ModuleType) -> None:
+    model, history, inputs, targets = demo.train_moons()
+    assert len(model.parameters()) == 337 and len(inputs) == 100
+    assert len(history.loss) == len(history.accuracy) == len(history.lr) == 100
+    assert history.lr[0] == 1.0 and history.lr[99] == pytest.approx(1.0 - 0.9 * 99 / 100)
+    assert history.accuracy[-1] == 1.0
+    assert history.loss[-1] < 0.1 * history.loss[0]
+    # The history's last figures are those of the last step's forward pass, before its update.
+    assert sign_accuracy([model(x).data for x in inputs], targets) == 1.0
+
+
+def test_fit_matches_a_hand_written_loop() -> None:
+    inputs, labels = make_xor(20, seed=2)
+    targets = signs(labels)
+    by_fit, by_hand = MLP(2, [4, 1], seed=3), MLP(2, [4, 1], seed=3)
+    history = fit(
+        by_fit,
+        inputs,
+        targets,
+        loss=hinge_loss,
+        optimizer=SGD(by_fit.parameters(), lr=0.1),
+        epochs=3,
+        l2=1e-3,
+    )
+    optimizer = SGD(by_hand.parameters(), lr=0.1)
+    losses = []
+    for _ in range(3):
+        loss = hinge_loss([by_hand(x) for x in inputs], targets)
+        loss = loss + Value.sum([p * p for p in by_hand.parameters()]) * 1e-3
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.data)
+    assert history.loss == pytest.approx(losses, rel=1e-12)
+    assert by_fit.state_dict() == pytest.approx(by_hand.state_dict(), rel=1e-12)
+
+
+def test_mini_batches_shuffle_and_validation() -> None:
+    train = make_blobs(60, centers=[[-2.0, 0.0], [2.0, 0.0]], noise=0.5, seed=0)
+    test = make_blobs(20, centers=[[-2.0, 0.0], [2.0, 0.0]], noise=0.5, seed=1)
+    model = MLP(2, [4, 1], activation="tanh", seed=0)
+    optimizer = Adam(model.parameters(), lr=0.05)
+    history = fit(
+        model,
+        train.inputs,
+        [float(t) for t in train.labels],
+        loss=binary_cross_entropy,
+        optimizer=optimizer,
+        epochs=15,
+        batch_size=16,
+        shuffle=True,
+        seed=0,
+        validation=(test.inputs, [float(t) for t in test.labels]),
+    )
+    assert optimizer.steps_taken == 15 * 4  # 60 points in batches of 16
+    assert len(history.val_loss) == len(history.val_accuracy) == 15
+    assert history.accuracy[-1] == 1.0 and history.val_accuracy[-1] == 1.0
+    assert history.val_loss[-1] < history.val_loss[0]
+
+
+def test_softmax_classifier_and_multiclass_accuracy() -> None:
+    data = make_blobs(60, centers=[[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]], noise=0.4, seed=0)
+    model = MLP(2, [8, 3], activation="relu", seed=0)
+    history = fit(
+        model,
+        data.inputs,
+        data.labels,
+        loss=softmax_cross_entropy,
+        optimizer=Adam(model.parameters(), 0.05),
+        epochs=30,
+    )
+    assert history.accuracy[-1] == 1.0
+    loss, accuracy = evaluate(
+        model, data.inputs, data.labels, loss=softmax_cross_entropy, accuracy=multiclass_accuracy
+    )
+    assert loss < history.loss[0] and accuracy == 1.0
+
+
+def test_regression_has_no_accuracy_unless_asked() -> None:
+    inputs = [[x / 10] for x in range(-10, 11)]
+    targets = [2.0 * x[0] - 0.5 for x in inputs]
+    model = MLP(1, [1], seed=0)
+    history = fit(model, inputs, targets, loss=mse_loss, optimizer=SGD(model.parameters(), lr=0.3), epochs=60)
+    assert history.accuracy == [] and history.loss[-1] < 1e-4
+    w, b = model.parameters()
+    assert w.data == pytest.approx(2.0, abs=0.01) and b.data == pytest.approx(-0.5, abs=0.01)
+    custom = fit(
+        model,
+        inputs,
+        targets,
+        loss=mse_loss,
+        optimizer=SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        accuracy=lambda out, t: 0.25,
+    )
+    assert custom.accuracy == [0.25]
+
+
+def test_progress_bar_on_request_and_quiet_otherwise(capsys: pytest.CaptureFixture[str]) -> None:
+    inputs, labels = make_xor(8, seed=0)
+    model = MLP(2, [2, 1], seed=0)
+    kwargs = {"loss": hinge_loss, "optimizer": SGD(model.parameters(), lr=0.01), "epochs": 2}
+    fit(model, inputs, signs(labels), **kwargs)  # type: ignore[arg-type]
+    fit(model, inputs, signs(labels), progress=False, **kwargs)  # type: ignore[arg-type]
+    assert capsys.readouterr().err == ""  # stderr is not a terminal here
+    fit(model, inputs, signs(labels), progress=True, **kwargs)  # type: ignore[arg-type]
+    err = capsys.readouterr().err
+    assert "fit" in err and "2/2" in err and "loss=" in err and "acc=" in err
+
+
+def test_accuracy_functions() -> None:
+    assert sign_accuracy([Value(0.5), -0.2, 0.1], [1.0, -1.0, -1.0]) == pytest.approx(2 / 3)
+    assert binary_accuracy([2.0, -1.0], [1.0, 1.0]) == 0.5
+    assert multiclass_accuracy([[0.1, 0.9], [2.0, 1.0]], [1, [0.0, 1.0]]) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": -1}, r"fit: epochs must be a non-negative integer, got -1"),
+        ({"batch_size": 0}, r"fit: batch_size must be a positive integer, got 0"),
+        ({"l2": -1.0}, r"fit: l2 must be a finite number >= 0, got -1.0"),
+        ({"accuracy": "f1"}, r"fit: accuracy must be 'auto', None or a function, got 'f1'"),
+    ],
+)
+def test_fit_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    model = MLP(2, [1], seed=0)
+    with pytest.raises(ValueError, match=message):
+        fit(model, [[0.0, 1.0]], [1.0], loss=hinge_loss, optimizer=SGD(model.parameters()), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fit: need as many targets as inputs"):
+        fit(model, [[0.0, 1.0]], [1.0, -1.0], loss=hinge_loss, optimizer=SGD(model.parameters()))
+
+
+def test_demo_writes_its_pictures(demo: ModuleType, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    demo.moons(tmp_path)
+    for name in ("moons_loss.png", "moons_boundary.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
