@@ -10,26 +10,32 @@ import argparse
 import time
 from pathlib import Path
 
-from autograd import Value, no_grad
+import autograd
+from autograd import no_grad
 from nn import MLP, SGD, History, LinearDecay, fit, hinge_loss, make_moons, signs
 
 MOONS_SEED = 1  # data and initial weights; with it the demo reaches 100% training accuracy
 
 
 def apple_price(out: Path) -> None:
-    """The seeds' apple-price graph: x -> [*] -> [*] -> f, then L = (f - 219)^2 / 2."""
-    x, m, t = Value(100.0, "x"), Value(2.0, "m"), Value(1.1, "t")
-    z = x * m
-    z.label = "z"
-    f = z * t
-    f.label = "f"
-    loss = 0.5 * (f - 219.0) ** 2
-    loss.label = "L"
-    loss.backward()
+    """The seeds' apple-price graph x -> [*] -> [*] -> f, L = (f - 219)^2 / 2: its table and pictures."""
+    graph = autograd.apple_price()
     print("apple price: f = x*m*t, L = (f - 219)^2 / 2")
-    print(f"  f = {f.data:.10g}, L = {loss.data:.10g}")
-    for v in (f, z, t, x, m):
-        print(f"  dL/d{v.label} = {v.grad:.10g}")
+    print(f"  f = {graph.f.data:.10g}, L = {graph.L.data:.10g}")
+    table = autograd.explain(graph.L)
+    print("\n".join(f"  {line}" if line else "" for line in table.text().splitlines()))
+    drawing = autograd.draw_apple_price()
+    try:
+        for fmt in ("svg", "png"):
+            path = out / f"apple-price.{fmt}"
+            path.write_bytes(drawing.pipe(format=fmt))
+            print(f"  wrote {path}")
+        steps = table.write_pictures(out / "apple-price-steps", "png")
+        print(f"  wrote {len(steps)} step pictures of the backward pass to {out / 'apple-price-steps'}")
+    except autograd.DotNotFoundError as exc:
+        source = out / "apple-price.gv"
+        source.write_text(drawing.source, encoding="utf-8")
+        print(f"  {exc}\n  wrote the DOT source to {source} instead")
 
 
 def train_moons(seed: int = MOONS_SEED) -> tuple[MLP, History, list[list[float]], list[float]]:
