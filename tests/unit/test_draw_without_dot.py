@@ -52,3 +52,18 @@ def test_command_line_without_dot_writes_the_source_and_says_why(
     assert "apt-get install graphviz" in err
     assert sorted(p.name for p in (no_dot / "out").iterdir()) == ["apple-price.gv"]
     assert "grad 2.2" in (no_dot / "out" / "apple-price.gv").read_text(encoding="utf-8")
+
+
+def test_the_command_is_installed_and_exits_with_mains_status(
+    no_dot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import entry_points
+
+    from autograd.apple import cli
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "chainrule-apple"]
+    assert script.value == "autograd.apple:cli"
+    monkeypatch.setattr("sys.argv", ["chainrule-apple", "--out", str(no_dot / "out")])
+    with pytest.raises(SystemExit) as info:
+        cli()
+    assert info.value.code == 1
