@@ -104,12 +104,11 @@ def gradient_error(node: Value, index: int, upstream: Any, local: Any, contribut
     )
 
 
-def total_error(node: Value, total: Any) -> AnomalyError:
-    """The error for a Value whose gradient, summed over all paths, is not finite."""
-    made = f"op {node.op!r} (created {creation_site(node)})" if node.op else "leaf"
-    return AnomalyError(
-        f"the gradient of {node!r}, made by {made}, is {float(total)!r} after summing every path"
-    )
+def total_error(node: Value, total: Any, *, hooked: bool = False) -> AnomalyError:
+    """The error for a Value whose gradient (summed over all paths, or from its hooks) is not finite."""
+    made = f"op {node.op!r} (created {creation_site(node)})" if node.op else "a leaf"
+    how = "as its hooks returned it" if hooked else "after summing every path"
+    return AnomalyError(f"the gradient of {node!r}, made by {made}, is {float(total)!r} {how}")
 
 
 def _caller_outside_package() -> tuple[str, int, str]:

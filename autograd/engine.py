@@ -800,10 +800,12 @@ def gradient_totals(
         upstream = totals.get(node)
         if upstream is None or (wanted is not None and node not in wanted):
             continue
-        if hooks and node in hooks:
-            upstream = totals[node] = _run_hooks(node, hooks[node], upstream, create_graph)
         if anomaly and not is_finite(upstream):
             raise total_error(node, upstream)
+        if hooks and node in hooks:
+            upstream = totals[node] = _run_hooks(node, hooks[node], upstream, create_graph)
+            if anomaly and not is_finite(upstream):
+                raise total_error(node, upstream, hooked=True)
         rule = node._local_grad
         if rule is None:
             continue
