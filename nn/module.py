@@ -178,7 +178,8 @@ def _read_document(source: Path) -> dict[str, Any]:
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        hint = " (the file looks truncated)" if exc.pos >= len(text.rstrip()) else ""
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        hint = " (the file looks truncated)" if truncated else ""
         raise ModelFileError(f"{source}: not valid JSON{hint}: {exc.msg} at line {exc.lineno}") from None
     except ValueError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
