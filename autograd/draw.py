@@ -409,7 +409,7 @@ def _fold_summary(box: _Box) -> str:
             constants += 1
     parts = [f"{n} {op}" for op, n in sorted(counts.items(), key=lambda item: -item[1])]
     if constants:
-        parts.append(f"{constants} constant{'s' if constants > 1 else ''}")
+        parts.append(f"{constants} lea{'ves' if constants > 1 else 'f'}")
     return "folded: " + ", ".join(parts)
 
 
