@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,9 +257,10 @@ def draw_dot(
     `max_nodes` Values is refused with `GraphTooLargeError`, unless `collapse`
     is set: then every weighted sum is folded into the box of the activation
     it feeds (a neuron becomes one box), and if that is still too many boxes,
-    only `max_nodes` of them are drawn, following one path back from the output. `highlight` marks
-    one gate (the Value it made) and annotates its edges; `grads` shows those
-    gradients instead of `.grad` (Values missing from it show none yet).
+    only `max_nodes` of them are drawn, following one path back from the
+    output. `highlight` marks one gate (the Value it made) and annotates its
+    edges; `grads` shows those gradients instead of `.grad` (Values missing
+    from it show none yet).
     """
     if not isinstance(root, Value):
         raise TypeError(f"draw_dot expects a Value as root, got {type(root).__name__} {root!r}")
@@ -304,6 +305,8 @@ def draw_dot(
     if title is not None:
         drawing.attr(label=_html(escape_label(title)), labelloc="t", fontsize="14")
 
+    if highlight is not None and highlight not in set(order):
+        raise ValueError(f"draw_dot: highlight {highlight!r} is not part of the graph of {root!r}")
     names = node_names(order)
     ids = {box.value: f"n{index}" for index, box in enumerate(boxes)}
     box_of = {v: box.value for box in boxes for v in box.folded}
@@ -370,7 +373,7 @@ def _box_label(
     box: _Box,
     names: Mapping[Value, str],
     root: Value,
-    show_grad: Any,
+    show_grad: Callable[[Value], str],
     precision: int,
     active: bool,
 ) -> str:

@@ -315,3 +315,8 @@ def test_root_must_be_a_value() -> None:
         draw_dot(1.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="draw_dot: highlight must be a Value, got int"):
         draw_dot(Value(1.0), highlight=3)  # type: ignore[arg-type]
+
+
+def test_highlight_must_be_in_the_graph() -> None:
+    with pytest.raises(ValueError, match=r"draw_dot: highlight Value\(data=3.0.*is not part of the graph"):
+        draw_dot(apple_price().L, highlight=Value(3.0))
