@@ -122,7 +122,9 @@ class GradgradcheckError(AssertionError):
     def __init__(self, mismatches: Sequence[SecondOrderMismatch]) -> None:
         self.mismatches = list(mismatches)
         lines = "\n  ".join(str(m) for m in self.mismatches)
-        super().__init__(f"second-derivative check failed for {len(self.mismatches)} entries:\n  {lines}")
+        count = len(self.mismatches)
+        entries = "entry" if count == 1 else "entries"
+        super().__init__(f"second-derivative check failed for {count} Hessian {entries}:\n  {lines}")
 
 
 def numerical_hessian(
