@@ -207,3 +207,19 @@ def test_wrong_input_length() -> None:
         Neuron(2, seed=0)([1.0])
     with pytest.raises(ValueError, match="Neuron expects 2 inputs, got 1"):
         Neuron(2, seed=0, fused=True)([1.0])
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_fused_neuron_serves_second_derivatives(activation: str) -> None:
+    second = []
+    for fused in (False, True):
+        neuron = Neuron(2, activation, seed=1, fused=fused)
+        x = [Value(0.3), Value(-0.2)]
+        neuron(x).backward(create_graph=True)
+        first = x[0].grad
+        assert isinstance(first, Value)
+        for v in x + neuron.parameters():
+            v.grad = 0.0
+        first.backward()
+        second.append([x[0].grad, neuron.w[0].grad, neuron.w[1].grad])
+    assert second[1] == [pytest.approx(g, rel=1e-12) for g in second[0]]
