@@ -23,6 +23,7 @@ pytest: venv dot
 
 bench: venv
 	$(PY) benchmarks/bench.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_nn.py --write BENCHMARKS.md
 
 venv: $(STAMP)
 

@@ -10,19 +10,22 @@ hand-written floats, whose backward skips the points the hinge ignores (as
 trained points are, the later steps get cheaper). Medians; Python's garbage
 collector stays on, as it is for users.
 
-    python benchmarks/bench_nn.py            # prints a table
-    python benchmarks/bench_nn.py --quick    # fewer repeats
+    python benchmarks/bench_nn.py                          # prints a table
+    python benchmarks/bench_nn.py --quick                  # fewer repeats
+    python benchmarks/bench_nn.py --write BENCHMARKS.md    # and writes its section
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from operator import mul
+from pathlib import Path
 
 from nn import MLP, SGD, LinearDecay, fit, hinge_loss, l2_penalty, make_moons, signs
 
@@ -293,8 +296,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--no-micrograd", action="store_true", help="skip micrograd (slow)")
+    parser.add_argument("--write", type=Path, help="also write the table into this Markdown file")
     args = parser.parse_args(argv)
-    print(format_table(rows(quick=args.quick, micrograd=not args.no_micrograd)))
+    text = format_table(rows(quick=args.quick, micrograd=not args.no_micrograd))
+    facts = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {platform.system()}",
+        "micrograd": "0.1.0" if not args.no_micrograd else "skipped",
+    }
+    print(text)
+    print("; ".join(f"{k} {v}" for k, v in facts.items()))
+    if args.write:
+        from bench import write_section  # the engine benchmark's writer, beside this file
+
+        write_section(args.write, "nn: micrograd's moons demo", text, facts)
 
 
 if __name__ == "__main__":
