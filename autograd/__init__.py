@@ -10,6 +10,7 @@
 
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .apple import ApplePrice, apple_price, draw_apple_price
+from .compiler import CompiledFunction, CompileError, TraceMismatchError, register_forward, trace
 from .draw import DotNotFoundError, GraphDrawing, GraphTooLargeError, draw_dot
 from .engine import (
     FLOAT_MATH,
@@ -80,4 +81,10 @@ __all__ = [
     "ApplePrice",
     "apple_price",
     "draw_apple_price",
+    # compiling a traced graph to straight-line Python
+    "trace",
+    "CompiledFunction",
+    "CompileError",
+    "TraceMismatchError",
+    "register_forward",
 ]

@@ -1,0 +1,415 @@
+"""trace(): compiled values and gradients by hand, params, aux, the contract's checks, errors, safe source."""
+
+from __future__ import annotations
+
+import io
+import keyword
+import math
+import re
+import sys
+import tokenize
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from autograd import (
+    FLOAT_MATH,
+    CompileError,
+    TraceMismatchError,
+    Value,
+    dot,
+    no_grad,
+    primitive,
+    register_forward,
+    trace,
+)
+from autograd.compiler import _INLINE_MATH
+from nn import MLP, hinge_loss, l2_penalty, mse_loss
+
+
+def eager(f: Any, *args: float) -> tuple[float, list[float]]:
+    leaves = [Value(a) for a in args]
+    out = f(*leaves)
+    out.backward()
+    return out.data, [v.grad for v in leaves]
+
+
+def test_value_and_gradients_by_hand() -> None:
+    fn = trace(lambda x, y: x * y + x, 3.0, 4.0)
+    value, (dx, dy) = fn(2.0, 5.0)
+    assert value == 12.0
+    assert (dx, dy) == (6.0, 2.0)  # d(xy + x)/dx = y + 1, d/dy = x
+
+
+def test_apple_price_compiled() -> None:
+    fn = trace(lambda x, m, t: 0.5 * (x * m * t - 219) ** 2, 100.0, 2.0, 1.1)
+    value, grads = fn(100.0, 2.0, 1.1)
+    assert value == pytest.approx(0.5)
+    assert grads == pytest.approx((2.2, 110.0, 200.0))
+
+
+def test_every_op_equals_eager_bit_for_bit() -> None:
+    def f(x: Value, y: Value) -> Value:
+        terms = [
+            x + y,
+            x - y,
+            x * y,
+            x / y,
+            -x,
+            x**3,
+            x**-2,
+            y**0.5,
+            y**x,
+            2.0**x,
+            x.exp(),
+            x.expm1(),
+            y.log(),
+            x.log1p(),
+            y.sqrt(),
+            x.sin(),
+            x.cos(),
+            x.tan(),
+            x.tanh(),
+            x.sigmoid(),
+            x.relu(),
+            (-x).relu(),
+            abs(x),
+            Value.sum([x, y, x]),
+            dot([x, y], [y, x]),
+            dot([x, y], [y, x], x),
+            dot([x, y], [0.5, -2.0]),
+            dot([x, y], [0.5, -2.0], y),
+        ]
+        return Value.sum(terms)
+
+    fn = trace(f, 0.3, 1.7)
+    for point in [(0.3, 1.7), (0.7, 2.5), (-0.4, 0.2)]:
+        value, grads = fn(*point)
+        assert (value, list(grads)) == eager(f, *point)
+
+
+def test_traced_once_evaluated_anywhere() -> None:
+    calls = []
+
+    def f(x: Value) -> Value:
+        calls.append(x)
+        return (x * x).tanh()
+
+    fn = trace(f, 0.5)
+    for x in [-2.0, 0.0, 0.1, 3.0]:
+        assert fn(x) == (math.tanh(x * x), (2 * x * (1 - math.tanh(x * x) ** 2),))
+    assert len(calls) == 1
+
+
+def test_a_call_runs_no_engine_code() -> None:
+    fn = trace(lambda x, y: (x * y).sin() + dot([x, y], [1.0, 2.0], x).relu(), 0.5, 0.25)
+    called: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            called.append(frame.f_code.co_filename)
+
+    sys.setprofile(profile)
+    try:
+        fn(0.3, 0.9)
+    finally:
+        sys.setprofile(None)
+    assert not [name for name in called if name.endswith("engine.py")]
+
+
+def test_nested_list_arguments_give_gradients_of_the_same_shape() -> None:
+    fn = trace(lambda rows, b: Value.sum([r[0] * r[1] for r in rows]) + b, [[1.0, 2.0], [3.0, 4.0]], 0.0)
+    value, (d_rows, d_b) = fn([[1.0, 2.0], [3.0, 5.0]], 7.0)
+    assert value == 24.0
+    assert d_rows == [[2.0, 1.0], [5.0, 3.0]] and d_b == 1.0
+
+
+def test_an_unused_argument_has_gradient_zero() -> None:
+    fn = trace(lambda x, y: x * 2.0, 1.0, 1.0)
+    assert fn(3.0, 4.0) == (6.0, (2.0, 0.0))
+
+
+def test_returning_an_argument_itself() -> None:
+    assert trace(lambda x: x, 1.0)(5.0) == (5.0, (1.0,))
+
+
+# ---- params ----------------------------------------------------------------------
+
+
+def test_params_are_read_at_every_call_and_their_gradients_accumulate() -> None:
+    w = Value(2.0)
+    fn = trace(lambda x: w * x * x, 3.0, params=[w])
+    assert fn(3.0) == (18.0, (12.0,))
+    assert w.grad == 9.0
+    w.data = 5.0
+    assert fn(1.0) == (5.0, (10.0,))
+    assert w.grad == 10.0  # 9 + 1: added, as backward() adds into a leaf
+
+
+def test_mlp_step_equals_eager_bit_for_bit() -> None:
+    model = MLP(2, [8, 8, 1], seed=3)
+    params = model.parameters()
+    xs = [[0.5, -1.0], [1.5, 0.25], [-0.75, 0.8]]
+    ys = [1.0, -1.0, 1.0]
+
+    def loss() -> Value:
+        return hinge_loss([model(x) for x in xs], ys) + l2_penalty(params, 1e-4)
+
+    fn = trace(loss, params=params)
+    for p in params:
+        p.grad = 0.0
+    value, grads = fn()
+    compiled = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    out = loss()
+    out.backward()
+    assert grads == ()
+    assert value == out.data
+    assert compiled == [p.grad for p in params]
+
+
+def test_has_aux_returns_the_data_of_other_values() -> None:
+    model = MLP(2, [4, 2], activation="tanh", seed=0)
+    params = model.parameters()
+    xs = [[0.1, 0.2], [0.3, -0.4]]
+
+    def loss() -> tuple[Value, Any]:
+        outputs = [model(x) for x in xs]
+        return mse_loss(outputs, [[1.0, 0.0], [0.0, 1.0]]), (outputs, "note", 3)
+
+    fn = trace(loss, params=params, has_aux=True)
+    (value, (outputs, note, three)), grads = fn()
+    assert note == "note" and three == 3 and grads == ()
+    assert outputs == [[o.data for o in model(x)] for x in xs]  # type: ignore[union-attr]
+    assert value == loss()[0].data
+
+
+# ---- the contract: what misuse is detected -----------------------------------------------
+
+
+def test_check_passes_for_a_graph_whose_shape_does_not_depend_on_the_data() -> None:
+    fn = trace(lambda x, y: (x * y).relu() + abs(x), 0.5, -1.0)
+    assert fn.check(-0.5, 2.0)
+
+
+def test_check_finds_a_branch_on_the_data() -> None:
+    def f(x: Value) -> Value:
+        return x * x if x.data > 0 else x.exp()
+
+    fn = trace(f, 1.0)
+    assert fn.check(2.0)
+    with pytest.raises(TraceMismatchError, match=r"node 1 was '\*' .* now 'exp'"):
+        fn.check(-1.0)
+
+
+def test_check_finds_a_number_taken_from_the_data() -> None:
+    fn = trace(lambda x: x * float(x), 2.0)  # float() cuts the graph: a constant
+    assert fn(2.0) == (4.0, (2.0,))
+    with pytest.raises(TraceMismatchError, match=r"compiled value 6\.0, eager value 9\.0"):
+        fn.check(3.0)
+
+
+def test_check_finds_a_parameter_missing_from_params() -> None:
+    w = Value(2.0, label="w")
+    fn = trace(lambda x: w * x, 1.0)
+    assert fn(3.0) == (6.0, (2.0,))  # w is a constant, baked in at 2.0
+    w.data = 4.0
+    with pytest.raises(TraceMismatchError, match=r"constant leaf .*label='w'.* held 2.0 .* params="):
+        fn.check(3.0)
+
+
+def test_check_leaves_parameter_gradients_alone() -> None:
+    w = Value(2.0)
+    fn = trace(lambda x: w * x, 1.0, params=[w])
+    w.grad = 0.5
+    assert fn.check(3.0)
+    assert w.grad == 0.5
+
+
+def test_an_op_error_is_the_engines_error() -> None:
+    fn = trace(lambda x: (x - 1.0).log(), 2.0)
+    with pytest.raises(ValueError, match=r"log of non-positive value -1.0 \(op 'log'\)"):
+        fn(0.0)
+    fn = trace(lambda x: 1.0 / x, 2.0)
+    with pytest.raises(ZeroDivisionError, match="op '/'"):
+        fn(0.0)
+    fn = trace(lambda x: x**0.5, 2.0)
+    with pytest.raises(ValueError, match=r"negative base -1\.0"):
+        fn(-1.0)
+    fn = trace(lambda x: x.exp(), 2.0)
+    with pytest.raises(OverflowError, match="op 'exp'"):
+        fn(1000.0)
+
+
+def test_a_failure_the_eager_function_does_not_have_is_a_mismatch() -> None:
+    def f(x: Value) -> Value:
+        return x.log() if x.data > 0 else x * 2.0
+
+    fn = trace(f, 1.0)
+    with pytest.raises(TraceMismatchError, match="shape depends on the data"):
+        fn(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((1.0,), TypeError, r"trace\(.*\) takes 2 arguments, got 1"),
+        ((1.0, "2"), TypeError, r"argument 1 must be a number or a list of numbers, got str '2'"),
+        ((1.0, [2.0]), ValueError, r"argument 1 has another shape than when traced: traced with a number"),
+        ((1.0, Value(2.0)), TypeError, r"argument 1 is a Value"),
+    ],
+)
+def test_bad_call_arguments(args: tuple[Any, ...], error: type[Exception], message: str) -> None:
+    fn = trace(lambda x, y: x * y, 1.0, 2.0)
+    with pytest.raises(error, match=message):
+        fn(*args)
+
+
+def test_bad_trace_arguments() -> None:
+    with pytest.raises(TypeError, match="trace expects a function, got int 3"):
+        trace(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="argument 0 is a Value"):
+        trace(lambda x: x, Value(1.0))
+    with pytest.raises(CompileError, match=r"must return a Value, got float 2\.0"):
+        trace(lambda x: 2.0, 1.0)
+    with pytest.raises(CompileError, match=r"has_aux=True the function returns \(value, aux\)"):
+        trace(lambda x: x, 1.0, has_aux=True)
+    a = Value(1.0)
+    with pytest.raises(ValueError, match=r"params\[0\] = .* was made by op '\*'"):
+        trace(lambda x: x, 1.0, params=[a * 2.0])
+    with pytest.raises(ValueError, match=r"params\[1\] = .* is listed twice"):
+        trace(lambda x: x * a, 1.0, params=[a, a])
+    with pytest.raises(TypeError, match=r"params\[0\] must be a Value, got float"):
+        trace(lambda x: x, 1.0, params=[1.0])  # type: ignore[list-item]
+
+
+def test_a_sum_with_plain_numbers_is_refused() -> None:
+    with pytest.raises(CompileError, match="added plain numbers"):
+        trace(lambda x: Value.sum([x, 2.0]), 1.0)
+    fn = trace(lambda x: Value.sum([x, x]) + 2.0, 1.0)
+    assert fn(1.0) == (4.0, (2.0,))
+
+
+def test_nodes_cut_off_by_no_grad_are_constants() -> None:
+    def f(x: Value) -> Value:
+        with no_grad():
+            c = x * 3.0
+        return x * c
+
+    fn = trace(f, 2.0)
+    assert fn(2.0) == (12.0, (6.0,))
+
+
+# ---- primitives ----------------------------------------------------------------------
+
+
+def _softplus_rule(m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (m.sigmoid(a),)
+
+
+@primitive("softplus", _softplus_rule)
+def softplus(a: float) -> float:
+    return math.log1p(math.exp(-abs(a))) + max(a, 0.0)
+
+
+def test_a_primitive_needs_its_forward_registered() -> None:
+    @primitive("unregistered", lambda m, out, a: (2.0,))
+    def double(a: float) -> float:
+        return 2.0 * a
+
+    with pytest.raises(CompileError, match=r"op 'unregistered' has no forward .*register_forward"):
+        trace(lambda x: double(x), 1.0)
+
+
+def test_a_registered_primitive_compiles() -> None:
+    register_forward(_softplus_rule, lambda a: math.log1p(math.exp(-abs(a))) + max(a, 0.0))
+    f = lambda x: softplus(x * x) * x  # noqa: E731
+    fn = trace(f, 0.5)
+    value, grads = fn(-1.3)
+    assert (value, list(grads)) == eager(f, -1.3)
+
+
+def test_a_rule_that_branches_runs_on_numbers() -> None:
+    def rule(m: Any, out: Any, a: Any) -> tuple[float]:
+        return (1.0 if a > 0 else -3.0,)
+
+    def leaky(a: float) -> float:
+        return a if a > 0 else -3.0 * a
+
+    register_forward(rule, leaky)
+    op = primitive("leaky", rule)(leaky)
+    fn = trace(lambda x: op(x) * x, 1.0)
+    assert "_l0" in fn.source  # the rule is called at run time
+    assert fn(2.0) == (4.0, (4.0,))
+    assert fn(-2.0) == (-12.0, (12.0,))
+
+
+def test_register_forward_rejects_what_it_cannot_use() -> None:
+    with pytest.raises(TypeError, match="register_forward expects"):
+        register_forward(_softplus_rule, 3)  # type: ignore[arg-type]
+    rule = (Value(1.0) + 2.0)._local_grad
+    assert rule is not None
+    with pytest.raises(ValueError, match="built-in op"):
+        register_forward(rule, lambda a, b: a + b)
+
+
+@pytest.mark.parametrize("x", [-2.0, -0.0, 0.0, 1e-300, 3.0, math.inf, -math.inf, math.nan])
+def test_inline_math_mirrors_float_math(x: float) -> None:
+    assert set(_INLINE_MATH) == {"step", "sign", "data"}
+    f = lambda a: a.relu() + abs(a)  # noqa: E731  (their rules use m.step and m.sign)
+    _, (grad,) = trace(f, 1.0)(x)
+    step, sign = FLOAT_MATH.step(x), FLOAT_MATH.sign(x)
+    assert grad == step + sign == eager(f, x)[1][0]
+
+
+# ---- the generated source ------------------------------------------------------------------
+
+HOSTILE = "__import__('os').system('echo owned') # \" '''"
+GENERATED_NAME = re.compile(r"^(_compiled|_a|_aux|_grads|_[ktlu]\d+|v\d+|g\d+|data|grad)$")
+
+
+def generated_tokens(source: str) -> list[tokenize.TokenInfo]:
+    return list(tokenize.generate_tokens(io.StringIO(source).readline))
+
+
+def test_the_source_holds_only_numbers_and_generated_names() -> None:
+    @primitive(HOSTILE, _softplus_rule)
+    def hostile_softplus(a: float) -> float:
+        return softplus(a).data
+
+    register_forward(_softplus_rule, lambda a: math.log1p(math.exp(-abs(a))) + max(a, 0.0))
+    w = Value(0.5, label=HOSTILE)
+
+    def f(x: Value, y: Value) -> Value:
+        x.label = HOSTILE
+        z = hostile_softplus(x * w) + dot([x, y], [1.5, -2.0], w) ** 2 + (y / 3.0).exp()
+        z.label = HOSTILE
+        return z
+
+    fn = trace(f, 0.3, 0.7, params=[w])
+    source = fn.source
+    assert "owned" not in source and "import" not in source and "softplus" not in source
+    for token in generated_tokens(source):
+        assert token.type != tokenize.STRING
+        if token.type == tokenize.NAME:
+            assert keyword.iskeyword(token.string) or GENERATED_NAME.match(token.string), token.string
+        if token.type == tokenize.NUMBER:
+            float(token.string)
+
+
+def test_huge_sums_compile_in_chunks() -> None:
+    n = 5000
+    fn = trace(lambda xs: Value.sum(xs) + dot(xs, xs), [1.0] * n)
+    value, (grads,) = fn([2.0] * n)
+    assert value == 2.0 * n + 4.0 * n
+    assert grads == [5.0] * n  # 1 + 2x
+
+
+def test_repr_counts_nodes_and_params() -> None:
+    w = Value(1.0)
+    fn = trace(lambda x: x * w + x, 1.0, params=[w])
+    assert (
+        repr(fn) == "<compiled trace(test_repr_counts_nodes_and_params.<locals>.<lambda>): 4 nodes, 1 params>"
+    )
