@@ -44,7 +44,7 @@ def test_random_graph_gradients_match_central_differences(program: tuple[list[fl
         assume(False)
 
     def f(*leaves: Value) -> Value:
-        return run_program(steps, leaves, limit=float("inf"))
+        return run_program(steps, leaves, checked=False)
 
     assert gradcheck(f, inputs, atol=1e-4, rtol=1e-3)
 

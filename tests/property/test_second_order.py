@@ -58,7 +58,7 @@ def test_random_graph_second_derivatives_match_central_differences(
     inputs, steps = _checked_program(program)
 
     def f(*leaves: Value) -> Value:
-        return run_program(steps, leaves, limit=float("inf"))
+        return run_program(steps, leaves, checked=False)
 
     # Very steep spots make central differences themselves unreliable.
     assume(all(abs(h) < 1e6 for row in numerical_hessian(f, inputs) for h in row))
