@@ -1,0 +1,86 @@
+"""fit(..., compile=True): the same loss trajectory and weights as eager mode, and what it refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autograd import CompileError
+from nn import (
+    MLP,
+    SGD,
+    Adam,
+    LinearDecay,
+    binary_cross_entropy,
+    fit,
+    hinge_loss,
+    make_moons,
+    mse_loss,
+    signs,
+)
+
+
+def train(compile: bool, **options: Any) -> tuple[Any, list[float]]:
+    inputs, labels = make_moons(40, noise=0.1, seed=2)
+    model = MLP(2, [8, 8, 1], seed=5)
+    optimizer = options.pop("optimizer", None) or SGD(model.parameters(), lr=LinearDecay(1.0, 0.1, 15))
+    history = fit(
+        model,
+        inputs,
+        options.pop("targets", signs(labels)),
+        loss=options.pop("loss", hinge_loss),
+        optimizer=optimizer,
+        epochs=15,
+        progress=False,
+        compile=compile,
+        **options,
+    )
+    return history, [p.data for p in model.parameters()]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"l2": 1e-4},  # the moons demo: full batch, hinge loss, L2
+        {"batch_size": 16},  # mini-batches (the last one short), each traced once
+        {"loss": mse_loss, "batch_size": 10},
+    ],
+)
+def test_compiled_training_follows_the_eager_trajectory_exactly(options: dict[str, Any]) -> None:
+    eager_history, eager_weights = train(False, **dict(options))
+    compiled_history, compiled_weights = train(True, **dict(options))
+    assert compiled_history.loss == eager_history.loss
+    assert compiled_history.accuracy == eager_history.accuracy
+    assert compiled_weights == eager_weights
+
+
+def test_compiled_training_with_adam_and_validation() -> None:
+    inputs, labels = make_moons(30, noise=0.1, seed=4)
+    results = []
+    for compile in (False, True):
+        model = MLP(2, [6, 1], activation="tanh", seed=1)
+        history = fit(
+            model,
+            inputs,
+            signs(labels),
+            loss=hinge_loss,
+            optimizer=Adam(model.parameters(), lr=0.05),
+            epochs=10,
+            validation=(inputs[:10], signs(labels)[:10]),
+            progress=False,
+            compile=compile,
+        )
+        results.append((history.loss, history.val_loss, [p.data for p in model.parameters()]))
+    assert results[0] == results[1]
+
+
+def test_compile_refuses_shuffled_batches() -> None:
+    with pytest.raises(ValueError, match=r"fit: compile=True .* shuffle=True"):
+        train(True, shuffle=True, seed=0)
+
+
+def test_a_loss_with_an_unregistered_primitive_says_what_to_do() -> None:
+    _, labels = make_moons(40, noise=0.1, seed=2)
+    with pytest.raises(CompileError, match=r"op 'bce_logit' has no forward .*register_forward"):
+        train(True, loss=binary_cross_entropy, targets=labels)
