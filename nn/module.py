@@ -133,10 +133,9 @@ class Module:
         document = _read_document(source)
         if document["module"] != type(self).__name__:
             raise ModelFileError(f"{source}: holds a {document['module']}, not a {type(self).__name__}")
-        if document["config"] != self.config():
-            raise ModelFileError(
-                f"{source}: architecture {document['config']} does not match this model's {self.config()}"
-            )
+        theirs, ours = _architecture(document["config"]), _architecture(self.config())
+        if theirs != ours:
+            raise ModelFileError(f"{source}: architecture {theirs} does not match this model's {ours}")
         try:
             self.load_state_dict(document["parameters"])
         except StateDictError as exc:
@@ -159,6 +158,14 @@ def load_model(path: str | os.PathLike[str]) -> Module:
     except StateDictError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
     return model
+
+
+# How the weights started and whether neurons are fused change no number a model computes.
+_NOT_ARCHITECTURE = ("init", "fused")
+
+
+def _architecture(config: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in _NOT_ARCHITECTURE}
 
 
 def _some(names: list[str], shown: int = 3) -> str:
