@@ -6,7 +6,7 @@ import math
 import tempfile
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograd import Value, gradcheck
@@ -109,6 +109,7 @@ def test_losses_pass_gradcheck(rows: list[tuple[float, float, float]]) -> None:
     assert gradcheck(lambda *s: softmax_cross_entropy(list(s), 0), outs)
 
 
+@settings(max_examples=40)  # each example writes and fsyncs a file; 40 networks cover the shapes
 @given(networks())
 def test_save_then_load_model_is_exact(model: MLP) -> None:
     for p in model.parameters():

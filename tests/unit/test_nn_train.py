@@ -38,17 +38,11 @@ def load_demo() -> ModuleType:
     return module
 
 
-@pytest.fixture(scope="module")
-def demo() -> ModuleType:
-    """examples/demo.py, with micrograd's moons demo trained once for every test here."""
-    module = load_demo()
-    trained = module.train_moons()
-    module.train_moons = lambda: trained  # type: ignore[attr-defined]
-    return module
-
-
-def test_micrograds_moons_demo_reaches_full_training_accuracy(demo: ModuleType) -> None:
-    model, history, inputs, targets = demo.train_moons()
+def test_micrograds_moons_demo_reaches_full_accuracy_and_draws_it(tmp_path: Path) -> None:
+    # One test, so the 100 training steps run once however the tests are spread over workers.
+    demo = load_demo()
+    trained = demo.train_moons()
+    model, history, inputs, targets = trained
     assert len(model.parameters()) == 337 and len(inputs) == 100
     assert len(history.loss) == len(history.accuracy) == len(history.lr) == 100
     assert history.lr[0] == 1.0 and history.lr[99] == pytest.approx(1.0 - 0.9 * 99 / 100)
@@ -56,6 +50,11 @@ def test_micrograds_moons_demo_reaches_full_training_accuracy(demo: ModuleType) 
     assert history.loss[-1] < 0.1 * history.loss[0]
     # The history's last figures are those of the last step's forward pass, before its update.
     assert sign_accuracy([model(x).data for x in inputs], targets) == 1.0
+    pytest.importorskip("matplotlib")
+    demo.train_moons = lambda: trained  # type: ignore[attr-defined]  # draw the model trained above
+    demo.moons(tmp_path)
+    for name in ("moons_loss.png", "moons_boundary.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_fit_matches_a_hand_written_loop() -> None:
@@ -178,10 +177,3 @@ def test_fit_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> N
         fit(model, [[0.0, 1.0]], [1.0], loss=hinge_loss, optimizer=SGD(model.parameters()), **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fit: need as many targets as inputs"):
         fit(model, [[0.0, 1.0]], [1.0, -1.0], loss=hinge_loss, optimizer=SGD(model.parameters()))
-
-
-def test_demo_writes_its_pictures(demo: ModuleType, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    demo.moons(tmp_path)
-    for name in ("moons_loss.png", "moons_boundary.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
