@@ -796,8 +796,9 @@ def gradient_totals(
     m = VALUE_MATH if create_graph else FLOAT_MATH
     order = _topological_order_of_all(roots)
     wanted = None if inputs is None else _leading_to(order, inputs)
+    get = totals.get
     for node in reversed(order):
-        upstream = totals.get(node)
+        upstream = get(node)
         if upstream is None or (wanted is not None and node not in wanted):
             continue
         if anomaly and not is_finite(upstream):
@@ -815,15 +816,18 @@ def gradient_totals(
                 local = rule(m, node, *parents)
             else:
                 local = rule(m, node.data, *[p.data for p in parents])
-            contributions = [upstream * local_p for local_p in local]
         except AnomalyError as exc:  # building the gradient graph made a non-finite Value
             raise AnomalyError(f"in the backward of op {node.op!r}: {exc}") from None
-        for index, (parent, contribution) in enumerate(zip(parents, contributions, strict=True)):
+        for index, (parent, local_p) in enumerate(zip(parents, local, strict=True)):
             if wanted is not None and parent not in wanted:
-                continue
+                continue  # no input depends on it: its gradient would be built for nothing
+            try:
+                contribution = upstream * local_p
+            except AnomalyError as exc:
+                raise AnomalyError(f"in the backward of op {node.op!r}: {exc}") from None
             if anomaly and not is_finite(contribution):
-                raise gradient_error(node, index, upstream, local[index], contribution)
-            previous = totals.get(parent)
+                raise gradient_error(node, index, upstream, local_p, contribution)
+            previous = get(parent)
             totals[parent] = contribution if previous is None else previous + contribution
     return totals
 
@@ -832,7 +836,7 @@ def _leading_to(order: list[Value], inputs: Sequence[Value]) -> set[Value]:
     # The Values of `order` (parents first) that are, or depend on, one of `inputs`.
     wanted = set(inputs)
     for node in order:
-        if node not in wanted and any(parent in wanted for parent in node._parents):
+        if node not in wanted and not wanted.isdisjoint(node._parents):
             wanted.add(node)
     return wanted
 
