@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Real
 from typing import Any
 
-from autograd import Value, dot, primitive
+from autograd import Value, dot, primitive, register_forward
 
 from .module import Module
 
@@ -76,6 +76,7 @@ def _fused_op(activation: str, nin: int, bias: bool) -> Callable[..., Value]:
         return g(math.fsum(terms))
 
     op = primitive(f"dot+{activation}", local_grad)(forward)
+    register_forward(local_grad, forward)  # so fit(compile=True) can run it
     _FUSED_CACHE[key] = op
     return op
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
-from autograd import Value, dot, primitive
+from autograd import Value, dot, primitive, register_forward
 
 __all__ = [
     "REDUCTIONS",
@@ -87,10 +87,17 @@ def hinge_loss(scores: object, labels: object, margin: float = 1.0) -> Value:
     return Value.sum(terms) * (1.0 / len(terms))
 
 
-@primitive("bce_logit", lambda m, out, z, t: (m.sigmoid(z) - t, -z))
-def _bce_with_logit(z: float, t: float) -> float:
+def _bce_logit_grad(m: Any, out: Any, z: Any, t: Any) -> tuple[Any, Any]:
+    return m.sigmoid(z) - t, -z  # d/dz = sigmoid(z) - t, d/dt = -z
+
+
+def _bce_logit_forward(z: float, t: float) -> float:
     # -[t log s(z) + (1 - t) log(1 - s(z))] = max(z, 0) - z t + log(1 + e^-|z|), finite for any z.
     return max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
+
+
+_bce_with_logit = primitive("bce_logit", _bce_logit_grad)(_bce_logit_forward)
+register_forward(_bce_logit_grad, _bce_logit_forward)  # so fit(compile=True) can run it
 
 
 def binary_cross_entropy(logits: object, targets: object) -> Value:
@@ -115,12 +122,15 @@ def _logsumexp_grad(m: Any, out: Any, *scores: Any) -> tuple[Any, ...]:
     return tuple(m.exp(a - out) for a in scores)  # d lse / d a_k = e^(a_k - lse) = softmax(a)_k
 
 
-@primitive("logsumexp", _logsumexp_grad)
-def _logsumexp(*scores: float) -> float:
+def _logsumexp_forward(*scores: float) -> float:
     top = max(scores)
     if math.isinf(top):
         return top
     return top + math.log(math.fsum(math.exp(a - top) for a in scores))
+
+
+_logsumexp = primitive("logsumexp", _logsumexp_grad)(_logsumexp_forward)
+register_forward(_logsumexp_grad, _logsumexp_forward)
 
 
 def logsumexp(scores: Sequence[Value | float]) -> Value:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
-from autograd import CompileError
+from autograd import CompileError, Value, primitive
 from nn import (
     MLP,
     SGD,
@@ -81,6 +82,19 @@ def test_compile_refuses_shuffled_batches() -> None:
 
 
 def test_a_loss_with_an_unregistered_primitive_says_what_to_do() -> None:
+    @primitive("soft_margin", lambda m, out, s: (-m.sigmoid(-s),))  # d log(1 + e^-s)/ds
+    def soft_margin(s: float) -> float:
+        return math.log1p(math.exp(-s))
+
+    def loss(scores: list[Value], labels: list[float]) -> Value:
+        return Value.sum([soft_margin(s * y) for s, y in zip(scores, labels, strict=True)])
+
+    with pytest.raises(CompileError, match=r"op 'soft_margin' has no forward .*register_forward"):
+        train(True, loss=loss)
+
+
+def test_the_libraries_own_primitives_compile() -> None:
+    # binary_cross_entropy is built on a primitive whose forward nn registers.
     _, labels = make_moons(40, noise=0.1, seed=2)
-    with pytest.raises(CompileError, match=r"op 'bce_logit' has no forward .*register_forward"):
-        train(True, loss=binary_cross_entropy, targets=labels)
+    eager = train(False, loss=binary_cross_entropy, targets=labels)
+    assert train(True, loss=binary_cross_entropy, targets=labels) == eager

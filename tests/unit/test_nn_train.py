@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,24 @@ def test_fit_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> N
         fit(model, [[0.0, 1.0]], [1.0], loss=hinge_loss, optimizer=SGD(model.parameters()), **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="fit: need as many targets as inputs"):
         fit(model, [[0.0, 1.0]], [1.0, -1.0], loss=hinge_loss, optimizer=SGD(model.parameters()))
+
+
+@pytest.mark.parametrize(("loss", "fused"), [(softmax_cross_entropy, False), (hinge_loss, True)])
+def test_compiled_fit_runs_the_librarys_primitives_like_eager_mode(loss: Any, fused: bool) -> None:
+    # logsumexp and the fused dot+activation ops are primitives whose forwards nn registers.
+    inputs, labels = make_xor(24, seed=1)
+    targets: list[Any] = labels if loss is softmax_cross_entropy else signs(labels)
+    results = []
+    for compile in (False, True):
+        model = MLP(2, [5, 2 if loss is softmax_cross_entropy else 1], "tanh", seed=2, fused=fused)
+        history = fit(
+            model,
+            inputs,
+            targets,
+            loss=loss,
+            optimizer=SGD(model.parameters(), lr=0.1),
+            epochs=5,
+            compile=compile,
+        )
+        results.append((history.loss, model.state_dict()))
+    assert results[1] == results[0]
