@@ -8,8 +8,8 @@ First order: forward + backward() of a 1,000-op chain and of an MLP graph of
 slow down. With `--baseline OLD_DIR` (a folder holding another copy of the
 `autograd` package, for example from `git worktree add`), both engines run in
 one process, taking turns repeat by repeat, so that other load on the machine
-falls on both alike; figures are the best of the repeats, each timed from a
-collected heap with the garbage collector paused.
+falls on both alike; figures are the best CPU time of the repeats, each timed
+from a collected heap with the garbage collector paused.
 
 Second order: per op node of the graph, the cost of a float gradient (the fast
 `backward()` and the general pass of `grad()`), of building the gradient graph
@@ -82,19 +82,20 @@ def count_nodes(ag: ModuleType, root: Any) -> int:
 
 
 def best_of(repeats: int, run: Callable[[], object]) -> float:
-    """Smallest wall time of `repeats` runs, in seconds, each from a collected heap with the collector paused.
+    """Smallest CPU time of `repeats` runs, in seconds, each from a collected heap with the collector paused.
 
-    Graphs of Values hold no reference cycles, so pausing the collector only
-    removes the noise of when it happens to run.
+    CPU time rather than wall time: other processes on a busy machine then
+    slow the figures far less. Graphs of Values hold no reference cycles, so
+    pausing the collector only removes the noise of when it happens to run.
     """
     times = []
     for _ in range(repeats):
         gc.collect()
         gc.disable()
         try:
-            start = time.perf_counter()
+            start = time.process_time()
             run()
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
         finally:
             gc.enable()
     return min(times)
@@ -162,7 +163,7 @@ def second_order_row(name: str, build: Callable[[], Any], repeats: int) -> None:
     graph = autograd.topological_order(root)
     leaves = [v for v in graph if v.is_leaf]
     ops = len(graph) - len(leaves)
-    fast = best_of(repeats, lambda: build().backward()) - best_of(repeats, build)
+    fast = best_of(repeats, root.backward)  # repeating it only adds to the leaves' gradients
     general = best_of(repeats, lambda: grad(root, leaves))
     with_graph = best_of(repeats, lambda: grad(root, leaves, create_graph=True))
     gradients = grad(root, leaves, create_graph=True)
