@@ -10,13 +10,15 @@ from autograd import Value, gradgradcheck, hessian, numerical_hessian
 from autograd.functional import grad
 from tests.strategies import OP_CASES, NearKinkError, OpCase, Step, programs, run_program
 
-# Each example runs n + 1 backward passes and 2n first-order ones; a quarter of
-# the profile's examples per op keeps the whole file to seconds under `ci`.
-FEWER = settings(max_examples=max(15, settings().max_examples // 4))
+# Each example runs n + 1 backward passes and 2n first-order ones. An eighth of
+# the profile's examples per op (33 ops, two tests each) and half for the
+# random graphs keep the whole file to about ten seconds under `ci`.
+PER_OP = settings(max_examples=max(15, settings().max_examples // 8))
+PER_GRAPH = settings(max_examples=max(30, settings().max_examples // 2))
 
 
 @pytest.mark.parametrize("case", OP_CASES, ids=lambda c: c.name)
-@FEWER
+@PER_OP
 @given(data=st.data())
 def test_op_second_derivatives_match_central_differences(case: OpCase, data: st.DataObject) -> None:
     point = [data.draw(arg, label=f"x{i}") for i, arg in enumerate(case.args)]
@@ -24,7 +26,7 @@ def test_op_second_derivatives_match_central_differences(case: OpCase, data: st.
 
 
 @pytest.mark.parametrize("case", OP_CASES, ids=lambda c: c.name)
-@FEWER
+@PER_OP
 @given(data=st.data())
 def test_op_hessian_is_symmetric(case: OpCase, data: st.DataObject) -> None:
     point = [data.draw(arg, label=f"x{i}") for i, arg in enumerate(case.args)]
@@ -51,6 +53,7 @@ def _checked_program(program: tuple[list[float], list[Step]]) -> tuple[list[floa
     return inputs, steps
 
 
+@PER_GRAPH
 @given(programs(max_steps=8))
 def test_random_graph_second_derivatives_match_central_differences(
     program: tuple[list[float], list[Step]],
@@ -65,6 +68,7 @@ def test_random_graph_second_derivatives_match_central_differences(
     assert gradgradcheck(f, inputs, atol=1e-4, rtol=1e-3)
 
 
+@PER_GRAPH
 @given(programs(max_steps=8))
 def test_create_graph_first_derivatives_equal_float_ones_exactly(
     program: tuple[list[float], list[Step]],
@@ -78,6 +82,7 @@ def test_create_graph_first_derivatives_equal_float_ones_exactly(
     assert [float(leaf.grad) for leaf in graph_leaves] == [leaf.grad for leaf in float_leaves]
 
 
+@PER_GRAPH
 @given(programs(max_steps=6))
 def test_backward_twice_equals_grad_twice(program: tuple[list[float], list[Step]]) -> None:
     # Two routes to a Hessian row: .grad after backward(create_graph=True), and grad().
