@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd import AnomalyError, Value, detect_anomaly, is_anomaly_enabled
+from autograd import AnomalyError, Value, detect_anomaly, is_anomaly_enabled, primitive
 from autograd.functional import grad
 
 HERE = Path(__file__)
@@ -143,3 +143,20 @@ def test_the_mode_belongs_to_the_thread_that_turned_it_on() -> None:
         worker.start()
         worker.join()
     assert results == [math.inf]
+
+
+@primitive("reciprocal", lambda m, out, a: (-out * out,))  # d(1/a)/da = -1/a^2
+def reciprocal(a: float) -> float:
+    return 1.0 / a if a != 0.0 else math.inf
+
+
+def test_a_user_op_is_named_forward_and_backward() -> None:
+    with detect_anomaly():
+        with pytest.raises(AnomalyError, match=r"op 'reciprocal' produced inf from input\(s\) \(0.0\)"):
+            reciprocal(Value(0.0))
+        tiny = reciprocal(Value(1e-200))  # 1e200: finite, but its local gradient is not
+        with pytest.raises(
+            AnomalyError,
+            match=r"backward of op 'reciprocal' .*" + site("1e200: finite, but its local gradient is not"),
+        ):
+            tiny.backward()
