@@ -74,6 +74,21 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "png": 0,
         "pictures": ["data 0.0239719", "grad 0.02592", "layers.1.neurons.0.w.0"],
     },
+    "03-training.ipynb": {
+        "text": [
+            "337 parameters",
+            "fit: 100%",  # the progress bar
+            "100/100",
+            "step 100: loss 0.0119, accuracy 100%",
+            "final: loss 0.0119, training accuracy 100%",
+            "final: loss 0.1054, training accuracy 95.8%",
+            "checked: moons training accuracy 100% (after training: 100%)",
+            "checked: spiral training accuracy 95.8% >= 95%",
+        ],
+        "svg": 0,
+        "png": 5,  # the moons, their loss curve and boundary, the spiral, its loss curve and regions
+        "pictures": [],
+    },
 }
 
 
