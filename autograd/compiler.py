@@ -254,10 +254,20 @@ class _Names:
 
 # ---- arguments: numbers or nested lists of numbers ---------------------------------
 
-Spec = Any  # None for a number, else a list of the specs of the items
+# None for a number, n for a flat list of n numbers, else a list of the items' specs
+Spec = Any
 
 
 def _flatten(where: str, x: object, out: list[float]) -> Spec:
+    if type(x) is float:
+        out.append(x)
+        return None
+    if isinstance(x, (list, tuple)):
+        if all(type(item) is float for item in x):  # the common case, without a call per item
+            out.extend(x)
+            return len(x)
+        specs = [_flatten(f"{where}[{i}]", item, out) for i, item in enumerate(x)]
+        return len(specs) if all(s is None for s in specs) else specs
     if isinstance(x, Value):
         raise TypeError(
             f"{where} is a Value; a compiled function takes numbers (list Values whose data "
@@ -266,21 +276,28 @@ def _flatten(where: str, x: object, out: list[float]) -> Spec:
     if isinstance(x, Real) and not isinstance(x, bool):
         out.append(float(x))
         return None
-    if isinstance(x, (list, tuple)):
-        return [_flatten(f"{where}[{i}]", item, out) for i, item in enumerate(x)]
     raise TypeError(f"{where} must be a number or a list of numbers, got {type(x).__name__} {x!r}")
 
 
-def _rebuild(spec: Spec, flat: Iterator[Any]) -> Any:
+def _rebuild(spec: Spec, flat: Sequence[Any], start: int) -> tuple[Any, int]:
+    """The item of shape `spec` whose numbers begin at flat[start], and where the next one begins."""
     if spec is None:
-        return next(flat)
-    return [_rebuild(s, flat) for s in spec]
+        return flat[start], start + 1
+    if isinstance(spec, int):
+        return list(flat[start : start + spec]), start + spec
+    items = []
+    for item_spec in spec:
+        item, start = _rebuild(item_spec, flat, start)
+        items.append(item)
+    return items, start
 
 
 def _describe(spec: Spec) -> str:
     if spec is None:
         return "a number"
-    return f"a list of {len(spec)}"
+    if isinstance(spec, int):
+        return f"a list of {spec} numbers"
+    return f"a list of {len(spec)} lists and numbers"
 
 
 # ---- the compiled function -----------------------------------------------------------
@@ -437,8 +454,12 @@ def _flat_list(x: Any) -> Iterator[float]:
 
 
 def _rebuild_all(specs: list[Spec], flat: Sequence[Any]) -> tuple[Any, ...]:
-    items = iter(flat)
-    return tuple(_rebuild(spec, items) for spec in specs)
+    rebuilt = []
+    start = 0
+    for spec in specs:
+        item, start = _rebuild(spec, flat, start)
+        rebuilt.append(item)
+    return tuple(rebuilt)
 
 
 _FROM_GRAPH = object()  # marks an aux item that the generated code computes
@@ -532,16 +553,35 @@ def _generate(graph: _Graph, names: _Names) -> str:
         var[v] = f"v{k}"
         _emit_forward(v, k, [ref(p) for p in v.parents], names, emit)
 
-    # backward, in the order backward() takes, touching only nodes that lead to a wanted leaf
+    # backward, in the order backward() takes, touching only nodes that lead to a wanted leaf.
+    # A node's contributions wait until its gradient is needed, then become one sum,
+    # added left to right in the order backward() adds them.
     grad: dict[Value, str] = {}
+    waiting: dict[Value, list[str]] = {}
     if graph.root in graph.live:
         grad[graph.root] = "1.0"
+
+    def gradient(v: Value) -> str | None:
+        if v in grad:
+            return grad[v]
+        terms = waiting.pop(v, None)
+        if terms is None:  # no path from the root carries a gradient here
+            return None
+        if len(terms) == 1 and _is_simple(terms[0]):  # a name or a number needs no variable
+            grad[v] = terms[0]
+        else:
+            grad[v] = own = f"g{graph.index[v]}"
+            emit(f"    {own} = {' + '.join(terms[:_TERMS])}")
+            for start in range(_TERMS, len(terms), _TERMS):
+                emit(f"    {own} = {own} + {' + '.join(terms[start : start + _TERMS])}")
+        return grad[v]
+
     math_ns = _SymMath(names)
     for v in reversed(graph.backward_order):
         if v not in graph.live:
             continue
-        upstream = grad.get(v)
-        if upstream is None:  # no path from the root carries a gradient here
+        upstream = gradient(v)
+        if upstream is None:
             continue
         parents = v.parents
         targets = [i for i, p in enumerate(parents) if p in graph.live]
@@ -549,20 +589,18 @@ def _generate(graph: _Graph, names: _Names) -> str:
             continue
         locals_ = _local_expressions(v, [ref(p) for p in parents], var[v], names, math_ns, emit)
         for i in targets:
-            parent = parents[i]
-            contribution = _times(upstream, locals_[i])
-            if parent in grad:
-                emit(f"    {grad[parent]} += {contribution}")
-            else:
-                grad[parent] = f"g{graph.index[parent]}"
-                emit(f"    {grad[parent]} = {contribution}")
+            waiting.setdefault(parents[i], []).append(_times(upstream, locals_[i]))
 
     for p in graph.params:
-        if p in grad:
+        # p.grad + c1 + c2 + ...: the sums backward() makes, also when .grad is not 0
+        if p in waiting:
+            waiting[p].insert(0, f"{names.bind(p)}.grad")
+            emit(f"    {names.bind(p)}.grad = {gradient(p)}")
+        elif p in grad:  # the root itself
             emit(f"    {names.bind(p)}.grad += {grad[p]}")
+    gradients = [(gradient(v) if v in graph.index else None) or "0.0" for v in graph.inputs]
     value = ref(graph.root)
     aux = [ref(a) for a in graph.aux_values]
-    gradients = [grad.get(v, "0.0") for v in graph.inputs]
     emit(f"    _aux = {_list_source(aux, names, emit)}")
     emit(f"    _grads = {_list_source(gradients, names, emit)}")
     emit(f"    return {value}, _aux, _grads")
@@ -570,6 +608,7 @@ def _generate(graph: _Graph, names: _Names) -> str:
 
 
 _CHUNK = 1000  # items per list display, so huge sums compile with a small stack
+_TERMS = 100  # terms per gradient sum, so the compiler's recursion stays shallow
 
 
 def _list_source(items: list[str], names: _Names, emit: Callable[[str], None]) -> str:
@@ -580,6 +619,16 @@ def _list_source(items: list[str], names: _Names, emit: Callable[[str], None]) -
     for start in range(_CHUNK, len(items), _CHUNK):
         emit(f"    {name} += ({', '.join(items[start : start + _CHUNK])},)")
     return name
+
+
+def _is_simple(expression: str) -> bool:
+    if expression.isidentifier():
+        return True
+    try:
+        float(expression.strip("()"))
+    except ValueError:
+        return False
+    return True
 
 
 def _times(upstream: str, local: str) -> str:

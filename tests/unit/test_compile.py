@@ -147,6 +147,17 @@ def test_params_are_read_at_every_call_and_their_gradients_accumulate() -> None:
     assert w.grad == 10.0  # 9 + 1: added, as backward() adds into a leaf
 
 
+def test_parameter_gradients_add_up_as_backward_adds_them() -> None:
+    def f(x: Value, w: Value) -> Value:
+        return Value.sum([w * x, (w * 0.1).sin(), w / 3.0, w * w])
+
+    eager_w, compiled_w = Value(0.7), Value(0.7)
+    eager_w.grad = compiled_w.grad = 0.1  # not 0: the order of the additions shows
+    f(Value(1.3), eager_w).backward()
+    trace(lambda x: f(x, compiled_w), 1.0, params=[compiled_w])(1.3)
+    assert compiled_w.grad == eager_w.grad
+
+
 def test_mlp_step_equals_eager_bit_for_bit() -> None:
     model = MLP(2, [8, 8, 1], seed=3)
     params = model.parameters()
