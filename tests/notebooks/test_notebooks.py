@@ -89,6 +89,29 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "png": 5,  # the moons, their loss curve and boundary, the spiral, its loss curve and regions
         "pictures": [],
     },
+    "04-higher-order.ipynb": {
+        "text": [
+            "s = 0.62245933, ds/dx = s(1 - s) = 0.23500371",
+            "d2s/dx2 = -0.0575567949   closed form s(1 - s)(1 - 2s) = -0.0575567949",
+            "y' = 12, y'' = 12, y''' = 6",
+            "order 2: -0.479425538604   expected -0.479425538604",
+            "order 4: +0.479425538604   expected +0.479425538604",
+            "gradient at (1, 1): (0, 0)",
+            "Hessian at (1, 1):  [[802.0, -400.0], [-400.0, 200.0]]",
+            "Hessian at (-1.2, 1): [[1330.0, 480.0], [480.0, 200.0]]",
+            "gradgradcheck: second derivatives agree with central differences",
+            "step 5: x = 0.693147180560025, error 8.0e-14",
+            "ln 2 to 12 digits in 5 steps",
+            "Newton step 7: (+1.000000000000, +1.000000000000)  f = 0.000e+00",
+            "gradient descent after 2000 steps: (0.7207, 0.5180), f = 0.0782",
+            "relu'' : [0.0, 0.0, 0.0]",
+            "(relu^2)'': [0.0, 0.0, 2.0]",
+            "checked: Newton finds ln 2 in 5 steps and (1, 1) in 7 steps",
+        ],
+        "svg": 1,
+        "png": 1,
+        "pictures": ["ds/dx", "sigmoid", "data 0.235"],
+    },
 }
 
 
