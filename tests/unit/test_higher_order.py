@@ -373,3 +373,18 @@ def test_newton_converges_quadratically_in_five_steps() -> None:
     assert len(errors) == 5
     for before, after in itertools.pairwise(errors[1:]):
         assert after / before**2 == pytest.approx(0.5, rel=0.25)
+
+
+def test_transforms_compose() -> None:
+    def f(x: Value, y: Value) -> Value:
+        return (x * y).sin() + x**3 * y
+
+    point = (0.7, -0.4)
+    hess = hessian(f)(*point)
+    via_jacobian = jacobian(grad_of(f, None))(*point)
+    for row, other in zip(hess, via_jacobian, strict=True):
+        assert row == pytest.approx(other, rel=1e-14)
+    # Third order: d/dx of d2f/dx2 = d/dx (-y^2 sin(xy) + 6xy) = -y^3 cos(xy) + 6y.
+    x, y = point
+    third = grad_of(lambda a: hessian(f, 0)(a, y))(x)
+    assert third == pytest.approx(-(y**3) * math.cos(x * y) + 6 * y, rel=1e-12)
