@@ -9,8 +9,9 @@ which gives 1.0 - 0.9 * k / 100 at step k.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
+from typing import Any
 
 from autograd import Value, zero_grad
 
@@ -93,6 +94,9 @@ class CosineDecay:
 class Optimizer:
     """Base of the optimizers: the parameters, the learning rate and the step count."""
 
+    # Names of the per-parameter lists of numbers an optimizer keeps between steps.
+    buffers: tuple[str, ...] = ()
+
     def __init__(self, parameters: Iterable[Value], lr: float | Schedule) -> None:
         name = type(self).__name__
         self.parameters: list[Value] = list(parameters)
@@ -118,6 +122,38 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Reset the gradient of every parameter to 0."""
         zero_grad(self.parameters)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step count and the per-parameter buffers (velocity, moments), ready for JSON."""
+        state: dict[str, Any] = {"steps_taken": self.steps_taken}
+        for name in self.buffers:
+            state[name] = list(getattr(self, name))
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume from `state_dict()`'s output; on any mismatch raise and change nothing."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise ValueError(f"{owner}: expected a mapping, got {type(state).__name__}")
+        expected = {"steps_taken", *self.buffers}
+        if set(state) != expected:
+            raise ValueError(f"{owner}: expected the keys {sorted(expected)}, got {sorted(state)}")
+        steps = state["steps_taken"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"{owner}: steps_taken must be a non-negative integer, got {steps!r}")
+        loaded = {}
+        for name in self.buffers:
+            values = state[name]
+            if not isinstance(values, Sequence) or len(values) != len(self.parameters):
+                size = len(values) if isinstance(values, Sequence) else type(values).__name__
+                raise ValueError(f"{owner}: {name} must hold {len(self.parameters)} numbers, got {size}")
+            for i, x in enumerate(values):
+                if isinstance(x, bool) or not isinstance(x, Real) or not math.isfinite(x):
+                    raise ValueError(f"{owner}: {name}[{i}] must be a finite number, got {x!r}")
+            loaded[name] = [float(x) for x in values]
+        self.steps_taken = steps
+        for name, values in loaded.items():
+            setattr(self, name, values)
 
     def step(self) -> None:
         """Change every parameter's data by its gradient; refuses a non-finite gradient or rate."""
@@ -165,6 +201,8 @@ class SGD(Optimizer):
         self.nesterov = nesterov
         self.velocity = [0.0] * len(self.parameters)
 
+    buffers = ("velocity",)
+
     def _update(self, lr: float, grads: Sequence[float]) -> None:
         params = self.parameters
         wd, mu = self.weight_decay, self.momentum
@@ -207,6 +245,8 @@ class Adam(Optimizer):
         self.weight_decay = _number(name, "weight_decay", weight_decay)
         self.first_moment = [0.0] * len(self.parameters)
         self.second_moment = [0.0] * len(self.parameters)
+
+    buffers = ("first_moment", "second_moment")
 
     def _decay(self, lr: float, p: Value) -> float:
         return 0.0  # coupled: the decay enters the gradient instead

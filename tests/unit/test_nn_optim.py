@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from typing import Any
 
 import pytest
 
@@ -146,3 +148,43 @@ def test_bad_schedule_value_is_refused() -> None:
 def test_bad_arguments(make: object, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         make([param(1.0, 0.0)])  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("make", [lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: Adam(ps, lr=0.1)])
+def test_optimizer_state_round_trip_resumes_exactly(make: Any) -> None:
+    def run(optimizer: Any, params: list[Value], steps: int) -> None:
+        for k in range(steps):
+            for i, p in enumerate(params):
+                p.grad = math.sin(k + i) + p.data
+            optimizer.step()
+
+    straight = [Value(1.0), Value(-2.0)]
+    run(make(straight), straight, 6)
+    first = [Value(1.0), Value(-2.0)]
+    optimizer = make(first)
+    run(optimizer, first, 3)
+    state = json.loads(json.dumps(optimizer.state_dict()))  # survives JSON
+    resumed = make(first)
+    resumed.load_state_dict(state)
+    assert resumed.steps_taken == 3
+    for k in range(3, 6):  # the same gradients as the straight run's steps 3..5
+        for i, p in enumerate(first):
+            p.grad = math.sin(k + i) + p.data
+        resumed.step()
+    assert [p.data for p in first] == [p.data for p in straight]
+
+
+def test_optimizer_load_state_dict_checks_before_changing() -> None:
+    opt = SGD([param(1.0, 0.5), param(2.0, 0.5)], lr=0.1, momentum=0.9)
+    opt.step()
+    before = opt.state_dict()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"steps_taken": 1}, r"expected the keys \['steps_taken', 'velocity'\]"),
+        ({"steps_taken": -1, "velocity": [0.0, 0.0]}, "steps_taken must be a non-negative integer, got -1"),
+        ({"steps_taken": 2, "velocity": [0.0]}, "velocity must hold 2 numbers, got 1"),
+        ({"steps_taken": 2, "velocity": [0.0, math.nan]}, r"velocity\[1\] must be a finite number, got nan"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ValueError, match=message):
+            opt.load_state_dict(bad)
+        assert opt.state_dict() == before
