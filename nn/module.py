@@ -11,7 +11,7 @@ import contextlib
 import json
 import math
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Real
 from pathlib import Path
@@ -204,10 +204,12 @@ def _read_document(source: Path) -> dict[str, Any]:
 
 
 def _write_atomically(target: Path, text: str) -> None:
-    # Write beside the target so os.replace is a rename within one file system.
-    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    # Write beside the target so os.replace is a rename within one file system. Not
+    # mkstemp: its files are private (0600), and a model file should get the usual
+    # permissions, as if written with open().
+    temp_name = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with open(temp_name, "x", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -201,3 +201,10 @@ def test_files_load_across_init_and_fusing(tmp_path: Path) -> None:
     target.load(path)  # same architecture: how it started and fusing change no number
     assert target.state_dict() == source.state_dict()
     assert target([0.5, 0.5]).data == pytest.approx(source([0.5, 0.5]).data, rel=1e-12)  # type: ignore[union-attr]
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    model().save(tmp_path / "model.json")
+    assert (tmp_path / "model.json").stat().st_mode == plain.stat().st_mode
