@@ -342,6 +342,7 @@ def format_table(table: list[tuple[str, float, str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Print the table (and write it into a Markdown file with --write)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
