@@ -214,7 +214,7 @@ class _SymMath:
         self._names = names
 
     def __getattr__(self, attribute: str) -> Callable[..., _Sym]:
-        function = getattr(FLOAT_MATH, attribute, None)
+        function = None if attribute.startswith("_") else getattr(FLOAT_MATH, attribute, None)
         if function is None or not callable(function):
             raise _NotSymbolicError
         template = _INLINE_MATH.get(attribute)
