@@ -576,23 +576,34 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     """
     if len(ws) != len(xs):
         raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
-    weights = tuple([_lift_strict(w, "dot") for w in ws])
+    weights = _as_values(ws, "dot")
     terms = [w.data for w in weights]
-    if all(type(x) is float or type(x) is int for x in xs):
-        constants = tuple([float(x) for x in xs])
+    b = None if bias is None else _lift_strict(bias, "dot")
+    input_types = set(map(type, xs))
+    if input_types <= _NUMBER_TYPES:
+        constants = tuple(map(float, xs))
         terms = list(map(float.__mul__, terms, constants))
-        if bias is None:
+        if b is None:
             return _node(math.fsum(terms), weights, "dot", partial(_dot_const_grad, constants))
-        b = _lift_strict(bias, "dot")
         terms.append(b.data)
         return _node(math.fsum(terms), (*weights, b), "dot", partial(_dot_const_bias_grad, constants))
-    inputs = tuple([_lift_strict(x, "dot") for x in xs])
+    inputs = _as_values(xs, "dot")
     terms = list(map(float.__mul__, terms, [x.data for x in inputs]))
-    if bias is None:
+    if b is None:
         return _node(math.fsum(terms), weights + inputs, "dot", _dot_grad)
-    b = _lift_strict(bias, "dot")
     terms.append(b.data)
     return _node(math.fsum(terms), (*weights, *inputs, b), "dot", _dot_bias_grad)
+
+
+_VALUE_TYPE = frozenset({Value})
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def _as_values(items: Sequence[Operand], op: str) -> tuple[Value, ...]:
+    # The type check runs in C, so a neuron whose inputs are all Values pays no Python loop.
+    if set(map(type, items)) <= _VALUE_TYPE:
+        return tuple(items)  # type: ignore[arg-type]
+    return tuple([_lift_strict(x, op) for x in items])
 
 
 # ---- coercion and checks -----------------------------------------------------
