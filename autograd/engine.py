@@ -486,6 +486,12 @@ class _ValueMath:
 
     @staticmethod
     def pow(x: Value, y: Operand) -> Value:
+        if x.data == 0.0 and _data_of(y, "**") < 0.0:
+            # First order says inf here; a graph of an infinite derivative cannot be built.
+            raise ZeroDivisionError(
+                f"the derivative is infinite at 0.0 (a local gradient needs 0.0 ** {_data_of(y, '**')!r}), "
+                "so no gradient graph can be built there (backward with create_graph=True)"
+            )
         return x**y
 
     @staticmethod

@@ -65,3 +65,11 @@ def test_gradcheck_rejects_bad_arguments() -> None:
         gradcheck(lambda a: 1.0, [1.0])  # type: ignore[arg-type, return-value]
     with pytest.raises(TypeError, match="gradcheck: inputs must be numbers or Values, got str"):
         gradcheck(lambda a: a, ["x"])  # type: ignore[list-item]
+
+
+def test_an_infinite_derivative_has_no_gradient_graph() -> None:
+    x = Value(0.0)
+    x.sqrt().backward()
+    assert x.grad == float("inf")  # first order: the derivative of sqrt at 0
+    with pytest.raises(ZeroDivisionError, match=r"derivative is infinite at 0\.0"):
+        Value(0.0).sqrt().backward(create_graph=True)
