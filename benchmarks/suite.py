@@ -489,9 +489,9 @@ def targets_table(moons: Workload) -> tuple[str, list[bool]]:
 
 
 MISSED_TORCH = """\
-Vectorised PyTorch does the step as six matrix products over the whole batch in
-compiled C++; chainrule's compiled step is still one Python statement per graph
-node and edge (about 7,000 nodes and 70,000 gradient lines for this step), so a
+Vectorised PyTorch does the step as a handful of matrix products over the whole
+batch in compiled C++; chainrule's compiled step is still Python arithmetic per
+graph node and edge (about 7,000 nodes and 65,000 gradient terms here), so a
 pure-Python scalar engine cannot come within 2x of it: the hand-written float
 floor itself is far slower than PyTorch. Closing that gap needs batched
 (vectorised) code generation, which this release does not have."""
