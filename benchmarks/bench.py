@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def write_section(path: Path, title: str, text: str, facts: dict[str, str]) -> None:
     """Replace (or add) the `## title` section of a Markdown file with this run's table."""
-    command = "python benchmarks/bench.py --write BENCHMARKS.md  (make bench)"
+    # Name the script that is running: the nn benchmark and the suite write through here too.
+    command = f"python benchmarks/{Path(sys.argv[0]).name} --write {path.name}` (part of `make bench"
     body = (
         f"## {title}\n\nMeasured with `{command}`; medians, garbage collector on.\n"
         f"{'; '.join(f'{k} {v}' for k, v in facts.items())}.\n\n{text}\n"
