@@ -51,8 +51,10 @@ def test_hooks_that_change_nothing_change_nothing(program: Program, data: st.Dat
     inner = [v.grad for v in nodes if not v.is_leaf]
     assert (once, inner) == (expected_once, expected[1])
     # A second pass adds its total to each leaf at once, where the fast path adds
-    # path by path: the same sum, rounded in another order.
-    assert [leaf.grad for leaf in leaves] == pytest.approx(expected[0], rel=1e-12, abs=1e-300)
+    # path by path: the same sum, rounded in another order. When paths cancel, the
+    # result can be far smaller than the terms, so the bound is absolute: terms are
+    # below 1e4 here (run_program rejects larger values), rounding below ~1e-11.
+    assert [leaf.grad for leaf in leaves] == pytest.approx(expected[0], rel=1e-12, abs=1e-10)
 
 
 @PER_GRAPH
