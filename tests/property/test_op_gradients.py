@@ -65,4 +65,5 @@ def test_gradients_sum_over_every_path(program: tuple[list[float], list[Step]], 
         total = total + out
     total.backward()
     for once, many in zip(once_leaves, leaves, strict=True):
-        assert many.grad == pytest.approx(copies * once.grad, rel=1e-12, abs=1e-12)
+        # Summed path by path in another order: terms below 1e4 round to within ~1e-11.
+        assert many.grad == pytest.approx(copies * once.grad, rel=1e-12, abs=1e-10)
