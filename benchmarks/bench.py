@@ -46,22 +46,30 @@ class Row:
         return None if self.theirs is None else self.theirs / self.ours
 
 
-def median_times(runs: dict[str, Callable[[], Any]], repeats: int, block: int = 5) -> dict[str, float]:
-    """Median wall time in milliseconds of each run, with the garbage collector on.
+def median_times(
+    runs: dict[str, Callable[[], Any]], repeats: int | dict[str, int], block: int = 5
+) -> dict[str, float]:
+    """Median wall time in milliseconds of each run, the runs taking turns block by block.
 
-    Runs go in blocks of consecutive calls, the implementations taking turns
-    block by block, so that other load on the machine falls on all alike. Each
-    block starts from a collected heap and then pays, call after call, for the
-    collections its own garbage causes (micrograd's graphs are reference cycles
-    that only the collector frees), as a user's training loop would.
+    Taking turns spreads other load on the machine over all runs alike. Each
+    block starts from a collected heap: micrograd and PyTorch leave reference
+    cycles behind, and a collection that one implementation's garbage needs must
+    not fall on another's time. Within a block the collector runs as it would
+    for a user. `repeats` is one count for all runs or a count per run; each run
+    is called once first, to warm up.
     """
+    counts = dict.fromkeys(runs, repeats) if isinstance(repeats, int) else repeats
     gc.enable()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    rounds = max(1, -(-repeats // block))
-    for _ in range(rounds):
+    for run in runs.values():
+        run()
+    while any(len(times[name]) < counts[name] for name in runs):
         for name, run in runs.items():
+            count = min(block, counts[name] - len(times[name]))
+            if count <= 0:
+                continue
             gc.collect()
-            for _ in range(block):
+            for _ in range(count):
                 start = time.perf_counter()
                 run()
                 times[name].append((time.perf_counter() - start) * 1e3)

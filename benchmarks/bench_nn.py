@@ -18,7 +18,6 @@ collector stays on, as it is for users.
 from __future__ import annotations
 
 import argparse
-import gc
 import platform
 import statistics
 import sys
@@ -26,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from operator import mul
 from pathlib import Path
+
+from bench import median_times, write_section  # the engine benchmark, beside this file
 
 from autograd import Value, trace
 from nn import MLP, SGD, LinearDecay, fit, hinge_loss, l2_penalty, make_moons, signs
@@ -41,27 +42,6 @@ def moons() -> tuple[list[list[float]], list[float]]:
     """The demo's data: 100 moons points with noise 0.1 and labels -1/+1."""
     inputs, labels = make_moons(100, noise=0.1, seed=1)
     return inputs, signs(labels)
-
-
-def median_times(
-    runs: dict[str, Callable[[], object]], repeats: dict[str, int], block: int = 3
-) -> dict[str, float]:
-    """Median wall time in seconds of each run, the runs taking turns block by block.
-
-    Taking turns spreads other load on the machine over all runs alike. Each
-    run is called once first to warm up; the garbage collector stays on.
-    """
-    gc.enable()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()
-    while any(len(times[name]) < repeats[name] for name in runs):
-        for name, run in runs.items():
-            for _ in range(min(block, repeats[name] - len(times[name]))):
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 # ---- chainrule -------------------------------------------------------------------
@@ -264,7 +244,7 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
         runs["micrograd"] = micrograd_step()
         counts["micrograd"] = 2 if quick else 5
     try:
-        median = median_times(runs, counts)
+        median = median_times(runs, counts, block=3)
     finally:
         sys.setrecursionlimit(limit)
 
@@ -280,22 +260,22 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
         return note
 
     table = [
-        ("demo step, chainrule", median["eager"] * 1e3, against(median["eager"])),
+        ("demo step, chainrule", median["eager"], against(median["eager"])),
         (
             "demo step, chainrule traced (autograd.trace)",
-            median["compiled"] * 1e3,
+            median["compiled"],
             against(median["compiled"]),
         ),
         ("tracing that step once", tracing * 1e3, "paid once, before the first step"),
         (
             "demo step, chainrule with fused dot+relu",
-            median["fused"] * 1e3,
+            median["fused"],
             f"{median['fused'] / median['eager']:.2f}x the unfused time",
         ),
-        ("demo step, plain floats by hand", median["floats"] * 1e3, "no graph at all"),
+        ("demo step, plain floats by hand", median["floats"], "no graph at all"),
     ]
     if micrograd:
-        table.append(("demo step, micrograd 0.1.0", median["micrograd"] * 1e3, "its demo notebook's code"))
+        table.append(("demo step, micrograd 0.1.0", median["micrograd"], "its demo notebook's code"))
 
     # The whole demo: fit() eager and compiled, and the same 100 steps by hand in floats, in turns.
     demos: dict[str, list[float]] = {"eager": [], "compiled": [], "floats": []}
@@ -359,8 +339,6 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     print("; ".join(f"{k} {v}" for k, v in facts.items()))
     if args.write:
-        from bench import write_section  # the engine benchmark's writer, beside this file
-
         write_section(args.write, "nn: micrograd's moons demo", text, facts)
 
 

@@ -25,7 +25,6 @@ import importlib
 import math
 import platform
 import random
-import statistics
 import sys
 import time
 import tracemalloc
@@ -374,37 +373,9 @@ def measure(workload: Workload, quick: bool) -> None:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 3 * TERMS))  # micrograd's topological sort recurses
     try:
-        workload.medians_ms = median_ms(runs, repeats)
+        workload.medians_ms = bench.median_times(runs, repeats, block=3)
     finally:
         sys.setrecursionlimit(limit)
-
-
-def median_ms(
-    runs: dict[str, Callable[[], object]], repeats: dict[str, int], block: int = 3
-) -> dict[str, float]:
-    """Median wall time of each run in milliseconds, the runs taking turns block by block.
-
-    Each block starts from a collected heap: micrograd and PyTorch leave
-    reference cycles behind, and a collection that one implementation's garbage
-    needs must not fall on another's time. Within a block the collector runs as
-    it would for a user. Each run is called once first, to warm up.
-    """
-    gc.enable()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run()
-    while any(len(times[name]) < repeats[name] for name in runs):
-        for name, run in runs.items():
-            count = min(block, repeats[name] - len(times[name]))
-            if count <= 0:
-                continue
-            gc.collect()
-            for _ in range(count):
-                start = time.perf_counter()
-                run()
-                times[name].append((time.perf_counter() - start) * 1e3)
-    gc.collect()
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def times_table(workloads: list[Workload], memory: dict[str, str]) -> str:
