@@ -83,7 +83,7 @@ def check_new_node(out: Value, op: str, parents: Sequence[Value]) -> None:
     site = _caller_outside_package()
     _sites[out] = site
     if not math.isfinite(out.data):
-        inputs = ", ".join(repr(p.data) for p in parents)
+        inputs = ", ".join(repr(x if isinstance(x, float) else x.data) for x in out.operands)
         raise AnomalyError(
             f"op {op!r} produced {out.data!r} from input(s) ({inputs}), "
             f"created at {site[0]}:{site[1]} in {site[2]}"

@@ -67,8 +67,16 @@ class TraceMismatchError(CompileError):
 
 
 def _rule_of(node: Value) -> Any:
-    rule = node._local_grad
-    return rule.func if isinstance(rule, partial) else rule
+    return _rule_key(node._local_grad)
+
+
+def _rule_key(rule: Any) -> Any:
+    # The engine makes some rules as partials: of a shared function (a power's
+    # exponent, dot's constant inputs), or of + - * /'s own rule with a number
+    # folded in (x * 2), which is that op.
+    if isinstance(rule, partial):
+        return rule.args[0] if rule.func in _FOLDED else rule.func
+    return rule
 
 
 def _builtin_rules() -> dict[Any, str]:
@@ -103,6 +111,14 @@ def _builtin_rules() -> dict[Any, str]:
     return {_rule_of(node): kind for kind, node in probes.items()}
 
 
+def _folded_number_rules() -> set[Any]:
+    with enable_grad():
+        a = Value(0.5)
+        folded = [(a + 2.0)._local_grad, (2.0 + a)._local_grad]
+    return {rule.func for rule in folded if isinstance(rule, partial)}
+
+
+_FOLDED = _folded_number_rules()
 _BUILTIN = _builtin_rules()
 _FORWARDS: dict[Any, Callable[..., float]] = {}
 
@@ -117,7 +133,7 @@ def register_forward(local_grad: LocalGrad, forward: Callable[..., float]) -> No
             f"register_forward expects a local-gradient rule and a function on floats, "
             f"got {type(local_grad).__name__} and {type(forward).__name__}"
         )
-    if local_grad in _BUILTIN:
+    if _rule_key(local_grad) in _BUILTIN:
         raise ValueError(f"register_forward: {local_grad!r} is the rule of a built-in op")
     _FORWARDS[local_grad] = forward
 
@@ -419,8 +435,8 @@ class CompiledFunction:
         for index, (old, new) in enumerate(zip(self._signature, graph.signature, strict=False)):
             if old != new:
                 raise TraceMismatchError(
-                    f"{name}: node {index} was {old[0]!r} with parents {list(old[1])} when traced, "
-                    f"now {new[0]!r} with parents {list(new[1])}: the graph's shape depends on the data"
+                    f"{name}: node {index} was {old[0]!r} with inputs {list(old[1])} when traced, "
+                    f"now {new[0]!r} with inputs {list(new[1])}: the graph's shape depends on the data"
                 )
         if len(self._signature) != len(graph.signature):
             raise TraceMismatchError(
@@ -521,7 +537,9 @@ class _Graph:
             if v in leaves_wanted or any(p in live for p in v.parents):
                 live.add(v)
         self.live = live
-        self.signature = [(v.op, tuple(self.index[p] for p in v.parents)) for v in order]
+        self.signature = [
+            (v.op, tuple(self.index[x] if isinstance(x, Value) else x for x in v.operands)) for v in order
+        ]
         self.baked = [(weakref.ref(v), v.data) for v in order if v.is_leaf and v not in leaves_wanted]
 
 
@@ -551,7 +569,8 @@ def _generate(graph: _Graph, names: _Names) -> str:
             continue
         k = graph.index[v]
         var[v] = f"v{k}"
-        _emit_forward(v, k, [ref(p) for p in v.parents], names, emit)
+        operands = [ref(x) if isinstance(x, Value) else names.number(x) for x in v.operands]
+        _emit_forward(v, k, operands, names, emit)
 
     # backward, in the order backward() takes, touching only nodes that lead to a wanted leaf.
     # A node's contributions wait until its gradient is needed, then become one sum,

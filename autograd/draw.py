@@ -4,7 +4,7 @@ Data flows along the edges (left to right by default); every box shows the
 Value's label, data and gradient, and on request every edge carries the local
 gradient of its gate and the contribution (upstream gradient times local
 gradient) that flows back along it. The drawing reads only a Value's public
-structure (`parents`, `op`, `data`, `grad`, `label`, `local_grads()`), so the
+structure (`parents`, `operands`, `op`, `data`, `grad`, `label`, `local_grads()`), so the
 engine knows nothing of graphviz.
 
 Graphviz HTML-like labels are used for every piece of text: they need one
@@ -177,7 +177,7 @@ def node_names(order: list[Value], precision: int = 6) -> dict[Value, str]:
         elif not v.parents:
             names[v] = format_number(v.data, precision)
         else:
-            expression, infix = _expression(v, names, compound)
+            expression, infix = _expression(v, names, compound, precision)
             if len(expression) <= _MAX_EXPRESSION:
                 names[v] = expression
                 if infix:
@@ -187,16 +187,20 @@ def node_names(order: list[Value], precision: int = 6) -> dict[Value, str]:
     return names
 
 
-def _expression(v: Value, names: Mapping[Value, str], compound: set[Value]) -> tuple[str, bool]:
+def _expression(
+    v: Value, names: Mapping[Value, str], compound: set[Value], precision: int
+) -> tuple[str, bool]:
     """The expression that made `v`, and whether it needs parentheses inside another."""
 
-    def operand(p: Value) -> str:
+    def operand(p: Value | float) -> str:
+        if not isinstance(p, Value):  # a number folded into the op
+            return format_number(p, precision)
         name = names[p]
         return f"({name})" if p in compound else name
 
-    op, parents = v.op, v.parents
-    if op in ("+", "-", "*", "/") and len(parents) == 2:
-        return f"{operand(parents[0])} {op} {operand(parents[1])}", True
+    op, parents, operands = v.op, v.parents, v.operands
+    if op in ("+", "-", "*", "/") and len(operands) == 2:
+        return f"{operand(operands[0])} {op} {operand(operands[1])}", True
     if op == "**" and len(parents) == 2:
         return f"{operand(parents[0])}**{operand(parents[1])}", True
     if op.startswith("**") and len(parents) == 1:
@@ -434,7 +438,12 @@ def _gate_edges(
         upstream = _as_float(grads[v]) if v in grads else None
     colour = _ACTIVE_EDGE if active else "#333333"
     width = "2" if active else "1"
-    for index, parent in enumerate(v.parents):
+    index = -1  # the parent's place in v.parents, which local_grads() follows
+    for position, parent in enumerate(v.operands):
+        if not isinstance(parent, Value):  # a number folded into the op
+            _constant_box(drawing, f"{op_id}_c{position}", parent, op_id, precision)
+            continue
+        index += 1
         if parent not in ids:
             continue
         if not annotate:
@@ -452,6 +461,16 @@ def _gate_edges(
         text = "<BR/>".join(escape_label(s) for s in lines)
         label = f'<FONT COLOR="{_GRAD_COLOUR}">{text}</FONT>'
         drawing.edge(ids[parent], op_id, label=_html(label), color=colour, penwidth=width)
+
+
+def _constant_box(drawing: GraphDrawing, node_id: str, c: float, op_id: str, precision: int) -> None:
+    """A number folded into an op, drawn as an input of its gate: data only, a number has no gradient."""
+    label = (
+        f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" BGCOLOR="{_LEAF_FILL}">'
+        f"<TR><TD>data {escape_label(format_number(c, precision))}</TD></TR></TABLE>"
+    )
+    drawing.node(node_id, _html(label), shape="plain")
+    drawing.edge(node_id, op_id, color="#333333")
 
 
 def _folded_edges(

@@ -54,6 +54,8 @@ LocalGrad = Callable[..., Sequence[Any]]
 class Value:
     """A scalar in a computation graph: its data, its gradient and how it was made.
 
+    A plain number in + - * / is folded into the op rather than made a leaf:
+    `(x * 2).parents == (x,)`, and `operands` shows the 2 in its place.
     Equality and hashing are by identity, so Values can live in sets and dicts;
     `<`, `<=`, `>` and `>=` compare data. `.grad` of a leaf accumulates over
     `backward()` calls until reset with `zero_grad`; `.grad` of an inner node
@@ -92,6 +94,19 @@ class Value:
         return self._op
 
     @property
+    def operands(self) -> tuple[Value | float, ...]:
+        """What the op read, in order: its parents, with a plain number folded into + - * / in place.
+
+        `(2 - x).operands == (2.0, x)` while `(2 - x).parents == (x,)`: a number
+        is part of the op, not a node of the graph, so it gets no gradient.
+        """
+        rule = self._local_grad
+        if type(rule) is partial and rule.func in _CONSTANT_SIDES:
+            c = rule.args[1]
+            return (c, *self._parents) if rule.func is _constant_on_left else (*self._parents, c)
+        return self._parents
+
+    @property
     def is_leaf(self) -> bool:
         """True for a Value that no recorded op produced."""
         return self._local_grad is None
@@ -126,47 +141,94 @@ class Value:
 
     # ---- arithmetic --------------------------------------------------------
 
+    # A plain number operand is folded into the node (its rule keeps it, see
+    # `_with_constant`) rather than made a leaf: x * 2 has the one parent x.
+
     def __add__(self, other: Operand) -> Value:
-        rhs = other if type(other) is Value else _lift(other)
-        if rhs is None:
-            return NotImplemented
-        return _node(self.data + rhs.data, (self, rhs), "+", _add_grad)
+        if type(other) is float:
+            c = other
+        elif type(other) is Value or isinstance(other, Value):
+            return _node(self.data + other.data, (self, other), "+", _add_grad)
+        else:
+            number = _number(other)
+            if number is None:
+                return NotImplemented
+            c = number
+        rule = _ADD_RIGHT.get(c) or _with_constant(_ADD_RIGHT, _constant_on_right, _add_grad, c)
+        return _node(self.data + c, (self,), "+", rule)
 
     def __radd__(self, other: Number) -> Value:
-        lifted = _lift(other)
-        return NotImplemented if lifted is None else lifted + self
+        c = other if type(other) is float else _number(other)
+        if c is None:
+            return NotImplemented
+        rule = _ADD_LEFT.get(c) or _with_constant(_ADD_LEFT, _constant_on_left, _add_grad, c)
+        return _node(c + self.data, (self,), "+", rule)
 
     def __sub__(self, other: Operand) -> Value:
-        rhs = other if type(other) is Value else _lift(other)
-        if rhs is None:
-            return NotImplemented
-        return _node(self.data - rhs.data, (self, rhs), "-", _sub_grad)
+        if type(other) is float:
+            c = other
+        elif type(other) is Value or isinstance(other, Value):
+            return _node(self.data - other.data, (self, other), "-", _sub_grad)
+        else:
+            number = _number(other)
+            if number is None:
+                return NotImplemented
+            c = number
+        rule = _SUB_RIGHT.get(c) or _with_constant(_SUB_RIGHT, _constant_on_right, _sub_grad, c)
+        return _node(self.data - c, (self,), "-", rule)
 
     def __rsub__(self, other: Number) -> Value:
-        lifted = _lift(other)
-        return NotImplemented if lifted is None else lifted - self
+        c = other if type(other) is float else _number(other)
+        if c is None:
+            return NotImplemented
+        rule = _SUB_LEFT.get(c) or _with_constant(_SUB_LEFT, _constant_on_left, _sub_grad, c)
+        return _node(c - self.data, (self,), "-", rule)
 
     def __mul__(self, other: Operand) -> Value:
-        rhs = other if type(other) is Value else _lift(other)
-        if rhs is None:
-            return NotImplemented
-        return _node(self.data * rhs.data, (self, rhs), "*", _mul_grad)
+        if type(other) is float:
+            c = other
+        elif type(other) is Value or isinstance(other, Value):
+            return _node(self.data * other.data, (self, other), "*", _mul_grad)
+        else:
+            number = _number(other)
+            if number is None:
+                return NotImplemented
+            c = number
+        rule = _MUL_RIGHT.get(c) or _with_constant(_MUL_RIGHT, _constant_on_right, _mul_grad, c)
+        return _node(self.data * c, (self,), "*", rule)
 
     def __rmul__(self, other: Number) -> Value:
-        lifted = _lift(other)
-        return NotImplemented if lifted is None else lifted * self
+        c = other if type(other) is float else _number(other)
+        if c is None:
+            return NotImplemented
+        rule = _MUL_LEFT.get(c) or _with_constant(_MUL_LEFT, _constant_on_left, _mul_grad, c)
+        return _node(c * self.data, (self,), "*", rule)
 
     def __truediv__(self, other: Operand) -> Value:
-        rhs = other if type(other) is Value else _lift(other)
-        if rhs is None:
-            return NotImplemented
-        if rhs.data == 0.0:
-            raise ZeroDivisionError(f"division by zero: {self.data!r} / {rhs.data!r} (op '/')")
-        return _node(self.data / rhs.data, (self, rhs), "/", _div_grad)
+        if type(other) is float:
+            c = other
+        elif type(other) is Value or isinstance(other, Value):
+            if other.data == 0.0:
+                raise ZeroDivisionError(f"division by zero: {self.data!r} / {other.data!r} (op '/')")
+            return _node(self.data / other.data, (self, other), "/", _div_grad)
+        else:
+            number = _number(other)
+            if number is None:
+                return NotImplemented
+            c = number
+        if c == 0.0:
+            raise ZeroDivisionError(f"division by zero: {self.data!r} / {c!r} (op '/')")
+        rule = _DIV_RIGHT.get(c) or _with_constant(_DIV_RIGHT, _constant_on_right, _div_grad, c)
+        return _node(self.data / c, (self,), "/", rule)
 
     def __rtruediv__(self, other: Number) -> Value:
-        lifted = _lift(other)
-        return NotImplemented if lifted is None else lifted / self
+        c = other if type(other) is float else _number(other)
+        if c is None:
+            return NotImplemented
+        if self.data == 0.0:
+            raise ZeroDivisionError(f"division by zero: {c!r} / {self.data!r} (op '/')")
+        rule = _DIV_LEFT.get(c) or _with_constant(_DIV_LEFT, _constant_on_left, _div_grad, c)
+        return _node(c / self.data, (self,), "/", rule)
 
     def __neg__(self) -> Value:
         return _node(-self.data, (self,), "neg", _neg_grad)
@@ -344,6 +406,15 @@ def _div_grad(m: Any, out: Any, a: Any, b: Any) -> tuple[Any, Any]:
     return 1.0 / b, -out / b  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
 
 
+# x + 2, 2 - x, ...: the binary op's own rule with one input fixed at the number c.
+def _constant_on_right(rule: LocalGrad, c: float, m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (rule(m, out, a, c)[0],)  # d(a op c)/da
+
+
+def _constant_on_left(rule: LocalGrad, c: float, m: Any, out: Any, a: Any) -> tuple[Any]:
+    return (rule(m, out, c, a)[1],)  # d(c op a)/da
+
+
 def _neg_grad(m: Any, out: Any, a: Any) -> tuple[Any]:
     return (-1.0,)  # d(-a)/da = -1
 
@@ -515,6 +586,42 @@ class _ValueMath:
 
 FLOAT_MATH: Any = _FloatMath
 VALUE_MATH: Any = _ValueMath
+
+
+# ---- numbers folded into ops --------------------------------------------------
+# One rule object per (op, side, number), kept for reuse: making a partial costs
+# as much as the leaf Value it replaces, and a loop multiplies by the same
+# numbers again and again. Zero and nan are never kept (0.0 and -0.0 are one
+# key, nan is no key at all), and the tables stop growing at _MAX_KEPT numbers.
+
+_CONSTANT_SIDES = (_constant_on_left, _constant_on_right)
+_MAX_KEPT = 4096
+_ADD_LEFT: dict[float, LocalGrad] = {}
+_ADD_RIGHT: dict[float, LocalGrad] = {}
+_SUB_LEFT: dict[float, LocalGrad] = {}
+_SUB_RIGHT: dict[float, LocalGrad] = {}
+_MUL_LEFT: dict[float, LocalGrad] = {}
+_MUL_RIGHT: dict[float, LocalGrad] = {}
+_DIV_LEFT: dict[float, LocalGrad] = {}
+_DIV_RIGHT: dict[float, LocalGrad] = {}
+
+
+def _with_constant(
+    kept: dict[float, LocalGrad], side: Callable[..., Any], rule: LocalGrad, c: float
+) -> LocalGrad:
+    folded = partial(side, rule, c)
+    if c != 0.0 and c == c and len(kept) < _MAX_KEPT:
+        kept[c] = folded
+    return folded
+
+
+def _number(x: object) -> float | None:
+    """A plain number as a float (to fold into an op), None for anything else."""
+    if type(x) is float:
+        return x
+    if isinstance(x, Real):
+        return float(x)
+    return None
 
 
 # ---- building nodes ------------------------------------------------------------
@@ -742,27 +849,56 @@ def topological_order(root: Value, *, leaves: bool = True) -> list[Value]:
     return order
 
 
+def _inner_nodes_zeroed(root: Value) -> list[Value]:
+    """The op nodes `root` depends on, parents first, each with its gradient reset to 0.
+
+    The reset doubles as the visited mark: every node of this pass gets the same
+    fresh float object 0.0, and `grad is mark` can only hold for a node already
+    reached in this pass (no live object outside the pass can be that new float).
+    That saves a set of visited nodes and a second loop to zero them.
+    """
+    mark = _ZERO[0] * 1.0  # computed, so a new object each pass
+    order: list[Value] = []
+    stack: list[Value | None] = [root]
+    push, pop, emit = stack.append, stack.pop, order.append
+    while stack:
+        node = pop()
+        if node is None:  # all of the next node's parents are done
+            emit(pop())  # type: ignore[arg-type]
+            continue
+        if node.grad is mark:
+            continue
+        node.grad = mark
+        push(node)
+        push(None)
+        for parent in node._parents:
+            if parent._local_grad is not None and parent.grad is not mark:
+                push(parent)
+    return order
+
+
+_ZERO = [0.0]
+
+
 def _backward_floats(root: Value, seed: float) -> None:
     if root._local_grad is None:
         root.grad += seed
         return
-    order = topological_order(root, leaves=False)
-    for node in order:
-        node.grad = 0.0
+    order = _inner_nodes_zeroed(root)
     root.grad = seed
     m = FLOAT_MATH
     for node in reversed(order):
         upstream = node.grad
         parents = node._parents
         n = len(parents)
-        if n == 2:
+        if n == 1:
+            a = parents[0]
+            a.grad += upstream * node._local_grad(m, node.data, a.data)[0]  # type: ignore[misc]
+        elif n == 2:
             a, b = parents
             local_a, local_b = node._local_grad(m, node.data, a.data, b.data)  # type: ignore[misc]
             a.grad += upstream * local_a
             b.grad += upstream * local_b
-        elif n == 1:
-            a = parents[0]
-            a.grad += upstream * node._local_grad(m, node.data, a.data)[0]  # type: ignore[misc]
         else:
             local = node._local_grad(m, node.data, *[p.data for p in parents])  # type: ignore[misc]
             for parent, local_p in zip(parents, local, strict=True):

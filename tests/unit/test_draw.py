@@ -180,6 +180,19 @@ def test_numbers_are_formatted_for_reading() -> None:
     assert format_number(1 / 3, 3) == "0.333"
 
 
+def test_a_number_folded_into_a_gate_is_drawn_as_a_box_without_gradient() -> None:
+    x = Value(3.0, label="x")
+    y = x * 2
+    y.backward()
+    source = draw_dot(y, annotate_edges=True).source
+    boxes = boxes_of(source)
+    (number,) = [node_id for node_id, label in boxes.items() if "data 2<" in label]
+    assert "grad" not in boxes[number]
+    pairs = {(a, b) for a, b, _ in edges_of(source)}
+    assert (number, f"{box_with(source, 'x * 2')}_op") in pairs
+    assert "local \u2202(x * 2)/\u2202x = 2" in source
+
+
 def test_node_names() -> None:
     a, b = Value(1.0, label="a"), Value(2.0, label="b")
     c = (a + b) * -a
@@ -192,7 +205,9 @@ def test_node_names() -> None:
     assert names[d.parents[0]] == "tanh((a + b) * (-a)) + 1.5"
     assert names[d] == f"#{order.index(d)}"  # too long to read as an expression
     assert names[long] == f"#{order.index(long)}"
-    assert names[d.parents[0].parents[1]] == "1.5"
+    assert d.parents[0].operands[1] == 1.5  # a number is folded into its op, not a node
+    k = Value(2.5)
+    assert node_names(topological_order(a * k))[k] == "2.5"  # an unlabelled leaf: its value
 
 
 # ---- escaping ----------------------------------------------------------------------------
@@ -259,7 +274,7 @@ def test_too_many_values_are_refused_with_the_limit_and_the_way_out(moons_loss: 
 def test_the_limit_is_configurable() -> None:
     chain = Value(1.0, label="start")
     for _ in range(30):
-        chain = chain * 1.0
+        chain = chain * Value(1.0)
     with pytest.raises(GraphTooLargeError, match=r"max_nodes=40"):
         draw_dot(chain, max_nodes=40)
     assert len(boxes_of(draw_dot(chain, max_nodes=61).source)) == 61

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,59 @@ def test_op_names_and_parents() -> None:
     assert a.relu().op == "relu"
     assert a.is_leaf and not (a + b).is_leaf
     assert a.op == "" and a.parents == ()
+
+
+@pytest.mark.parametrize(
+    ("make", "operands", "data", "local"),
+    [
+        (lambda x: x + 2, lambda x: (x, 2.0), 5.0, 1.0),
+        (lambda x: 2 + x, lambda x: (2.0, x), 5.0, 1.0),
+        (lambda x: x - 2.0, lambda x: (x, 2.0), 1.0, 1.0),
+        (lambda x: 2.0 - x, lambda x: (2.0, x), -1.0, -1.0),
+        (lambda x: x * 2.0, lambda x: (x, 2.0), 6.0, 2.0),
+        (lambda x: 2.0 * x, lambda x: (2.0, x), 6.0, 2.0),
+        (lambda x: x / 2.0, lambda x: (x, 2.0), 1.5, 0.5),
+        (lambda x: 2.0 / x, lambda x: (2.0, x), 2.0 / 3.0, -2.0 / 9.0),
+    ],
+)
+def test_a_number_is_folded_into_its_op(make: Any, operands: Any, data: float, local: float) -> None:
+    x = Value(3.0)
+    y = make(x)
+    assert y.parents == (x,) and y.operands == operands(x)
+    assert y.data == data and y.local_grads() == pytest.approx((local,), rel=1e-15)
+    y.backward()
+    assert x.grad == pytest.approx(local, rel=1e-15)
+
+
+def test_folded_numbers_of_every_kind() -> None:
+    x = Value(3.0)
+    assert (x * Fraction(1, 2)).operands == (x, 0.5)  # type: ignore[operator]  # any Real works
+    assert (x + True).operands == (x, 1.0)
+    for c in (0.0, -0.0, math.inf, math.nan):  # 0.0 and -0.0 share a dict key, nan is none: not kept
+        (local,) = (x * c).local_grads()  # d(x*c)/dx = c, sign of zero included
+        assert (x * c).operands[1] is c
+        assert (
+            math.isnan(local)
+            if math.isnan(c)
+            else (local, math.copysign(1.0, local)) == (c, math.copysign(1.0, c))
+        )
+    assert (x * 2.0)._local_grad is (x * 2.0)._local_grad  # one rule per number, reused
+    with pytest.raises(TypeError):
+        x * "2"  # type: ignore[operator]
+    with pytest.raises(ZeroDivisionError, match=r"division by zero: 2\.0 / 0\.0 \(op '/'\)"):
+        2.0 / Value(0.0)
+    with pytest.raises(ZeroDivisionError, match=r"division by zero: 3\.0 / 0\.0 \(op '/'\)"):
+        x / 0
+
+
+def test_folded_numbers_serve_second_derivatives() -> None:
+    x = Value(2.0)
+    y = 3.0 / x  # dy/dx = -3/x^2, d2y/dx2 = 6/x^3
+    y.backward(create_graph=True)
+    gx = x.grad
+    x.zero_grad()
+    gx.backward()
+    assert gx.data == pytest.approx(-0.75, rel=1e-15) and x.grad == pytest.approx(0.75, rel=1e-15)
 
 
 def test_local_grads_are_the_gates_own_derivatives() -> None:
