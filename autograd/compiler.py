@@ -224,16 +224,20 @@ _INLINE_MATH: dict[str, str] = {
 
 
 class _SymMath:
-    """The math namespace `m` for symbols: `m.cos(a)` writes a call of FLOAT_MATH.cos."""
+    """The math namespace `m` for symbols: `m.cos(a)` writes a call of `namespace.cos` (FLOAT_MATH's)."""
 
-    def __init__(self, names: _Names) -> None:
+    def __init__(
+        self, names: _Names, namespace: Any = FLOAT_MATH, inline: dict[str, str] = _INLINE_MATH
+    ) -> None:
         self._names = names
+        self._namespace = namespace
+        self._inline = inline
 
     def __getattr__(self, attribute: str) -> Callable[..., _Sym]:
-        function = None if attribute.startswith("_") else getattr(FLOAT_MATH, attribute, None)
+        function = None if attribute.startswith("_") else getattr(self._namespace, attribute, None)
         if function is None or not callable(function):
             raise _NotSymbolicError
-        template = _INLINE_MATH.get(attribute)
+        template = self._inline.get(attribute)
         if template is not None:
             return lambda *args: _Sym(template.format(*[_operand(a) for a in args]))
         name = self._names.bind(function)
@@ -412,13 +416,7 @@ class CompiledFunction:
         (a parameter missing from params=). Leaves every `.grad` as it was.
         """
         name = self.__name__
-        for index, (leaf, data) in enumerate(self._baked):
-            current = leaf()
-            if current is not None and not _same(current.data, data):
-                raise TraceMismatchError(
-                    f"{name}: constant leaf {current!r} (leaf {index}) held {data!r} when traced; "
-                    "a Value whose data changes must be listed in params="
-                )
+        _check_baked(name, self._baked)
         saved = [p.grad for p in self._params]
         for p in self._params:
             p.grad = 0.0
@@ -431,18 +429,9 @@ class CompiledFunction:
         if self._has_aux:
             value = value[0]
         root, aux, wrt = self._retrace(*args)
-        graph = _Graph(root, aux, wrt, self._params)
-        for index, (old, new) in enumerate(zip(self._signature, graph.signature, strict=False)):
-            if old != new:
-                raise TraceMismatchError(
-                    f"{name}: node {index} was {old[0]!r} with inputs {list(old[1])} when traced, "
-                    f"now {new[0]!r} with inputs {list(new[1])}: the graph's shape depends on the data"
-                )
-        if len(self._signature) != len(graph.signature):
-            raise TraceMismatchError(
-                f"{name}: the graph had {len(self._signature)} nodes when traced, now "
-                f"{len(graph.signature)}: the graph's shape depends on the data"
-            )
+        difference = _first_difference(self._signature, _Graph(root, aux, wrt, self._params).signature)
+        if difference is not None:
+            raise TraceMismatchError(f"{name}: {difference}")
         if not _same(root.data, value):
             raise TraceMismatchError(f"{name}: compiled value {value!r}, eager value {root.data!r}")
         totals = gradient_totals([root], [1.0], False)
@@ -455,6 +444,33 @@ class CompiledFunction:
                     "(a constant the trace baked in depends on the data)"
                 )
         return True
+
+
+def _check_baked(name: str, baked: list[tuple[weakref.ref[Value], float]]) -> None:
+    """Raise TraceMismatchError if a constant leaf's data changed since tracing."""
+    for index, (leaf, data) in enumerate(baked):
+        current = leaf()
+        if current is not None and not _same(current.data, data):
+            raise TraceMismatchError(
+                f"{name}: constant leaf {current!r} (leaf {index}) held {data!r} when traced; "
+                "a Value whose data changes must be listed in params="
+            )
+
+
+def _first_difference(traced: list[Any], now: list[Any]) -> str | None:
+    """Where a new trace's graph first differs from the traced one (signatures); None if nowhere."""
+    for index, (old, new) in enumerate(zip(traced, now, strict=False)):
+        if old != new:
+            return (
+                f"node {index} was {old[0]!r} with inputs {list(old[1])} when traced, "
+                f"now {new[0]!r} with inputs {list(new[1])}: the graph's shape depends on the data"
+            )
+    if len(traced) != len(now):
+        return (
+            f"the graph had {len(traced)} nodes when traced, now {len(now)}: "
+            "the graph's shape depends on the data"
+        )
+    return None
 
 
 def _same(a: float, b: float) -> bool:
@@ -573,33 +589,14 @@ def _generate(graph: _Graph, names: _Names) -> str:
         _emit_forward(v, k, operands, names, emit)
 
     # backward, in the order backward() takes, touching only nodes that lead to a wanted leaf.
-    # A node's contributions wait until its gradient is needed, then become one sum,
-    # added left to right in the order backward() adds them.
-    grad: dict[Value, str] = {}
-    waiting: dict[Value, list[str]] = {}
+    sums = _GradientSums(graph.index, emit)
     if graph.root in graph.live:
-        grad[graph.root] = "1.0"
-
-    def gradient(v: Value) -> str | None:
-        if v in grad:
-            return grad[v]
-        terms = waiting.pop(v, None)
-        if terms is None:  # no path from the root carries a gradient here
-            return None
-        if len(terms) == 1 and _is_simple(terms[0]):  # a name or a number needs no variable
-            grad[v] = terms[0]
-        else:
-            grad[v] = own = f"g{graph.index[v]}"
-            emit(f"    {own} = {' + '.join(terms[:_TERMS])}")
-            for start in range(_TERMS, len(terms), _TERMS):
-                emit(f"    {own} = {own} + {' + '.join(terms[start : start + _TERMS])}")
-        return grad[v]
-
+        sums.seed(graph.root, "1.0")
     math_ns = _SymMath(names)
     for v in reversed(graph.backward_order):
         if v not in graph.live:
             continue
-        upstream = gradient(v)
+        upstream = sums.total(v)
         if upstream is None:
             continue
         parents = v.parents
@@ -608,22 +605,65 @@ def _generate(graph: _Graph, names: _Names) -> str:
             continue
         locals_ = _local_expressions(v, [ref(p) for p in parents], var[v], names, math_ns, emit)
         for i in targets:
-            waiting.setdefault(parents[i], []).append(_times(upstream, locals_[i]))
+            sums.add(parents[i], _times(upstream, locals_[i]))
 
-    for p in graph.params:
-        # p.grad + c1 + c2 + ...: the sums backward() makes, also when .grad is not 0
-        if p in waiting:
-            waiting[p].insert(0, f"{names.bind(p)}.grad")
-            emit(f"    {names.bind(p)}.grad = {gradient(p)}")
-        elif p in grad:  # the root itself
-            emit(f"    {names.bind(p)}.grad += {grad[p]}")
-    gradients = [(gradient(v) if v in graph.index else None) or "0.0" for v in graph.inputs]
+    sums.write_params(graph.params, names)
+    gradients = [(sums.total(v) if v in graph.index else None) or "0.0" for v in graph.inputs]
     value = ref(graph.root)
     aux = [ref(a) for a in graph.aux_values]
     emit(f"    _aux = {_list_source(aux, names, emit)}")
     emit(f"    _grads = {_list_source(gradients, names, emit)}")
     emit(f"    return {value}, _aux, _grads")
     return "def _compiled(_a):\n" + "\n".join(lines) + "\n"
+
+
+class _GradientSums:
+    """Each node's gradient in generated code, from the contributions sent to it.
+
+    A node's contributions wait until its gradient is needed, then become one
+    sum, added left to right in the order they came (the order backward() adds them).
+    """
+
+    def __init__(self, index: dict[Value, int], emit: Callable[[str], None]) -> None:
+        self._index = index
+        self._emit = emit
+        self._known: dict[Value, str] = {}
+        self.waiting: dict[Value, list[str]] = {}
+
+    def seed(self, v: Value, expression: str) -> None:
+        """Start the backward pass at `v` with this gradient."""
+        self._known[v] = expression
+
+    def add(self, v: Value, term: str) -> None:
+        """One contribution (upstream gradient times local gradient) to `v`'s gradient."""
+        self.waiting.setdefault(v, []).append(term)
+
+    def total(self, v: Value) -> str | None:
+        """`v`'s gradient as a name or a number, None if no path from the root carries one."""
+        known = self._known.get(v)
+        if known is not None:
+            return known
+        terms = self.waiting.pop(v, None)
+        if terms is None:
+            return None
+        if len(terms) == 1 and _is_simple(terms[0]):  # a name or a number needs no variable
+            self._known[v] = terms[0]
+        else:
+            self._known[v] = own = f"g{self._index[v]}"
+            self._emit(f"    {own} = {' + '.join(terms[:_TERMS])}")
+            for start in range(_TERMS, len(terms), _TERMS):
+                self._emit(f"    {own} = {own} + {' + '.join(terms[start : start + _TERMS])}")
+        return self._known[v]
+
+    def write_params(self, params: list[Value], names: _Names) -> None:
+        """Add each parameter's gradient into its `.grad`, as backward() does."""
+        for p in params:
+            # p.grad + c1 + c2 + ...: the sums backward() makes, also when .grad is not 0
+            if p in self.waiting:
+                self.waiting[p].insert(0, f"{names.bind(p)}.grad")
+                self._emit(f"    {names.bind(p)}.grad = {self.total(p)}")
+            elif p in self._known:  # the root itself
+                self._emit(f"    {names.bind(p)}.grad += {self._known[p]}")
 
 
 _CHUNK = 1000  # items per list display, so huge sums compile with a small stack
@@ -662,9 +702,19 @@ def _times(upstream: str, local: str) -> str:
 
 
 def _local_expressions(
-    v: Value, parents: list[str], out: str, names: _Names, math_ns: _SymMath, emit: Callable[[str], None]
+    v: Value,
+    parents: list[str],
+    out: str,
+    names: _Names,
+    math_ns: _SymMath,
+    emit: Callable[[str], None],
+    at_run_time: Callable[[str, str, list[str]], str] | None = None,
 ) -> list[str]:
-    """Each parent's local gradient as an expression, from the node's own rule."""
+    """Each parent's local gradient as an expression, from the node's own rule.
+
+    A rule that cannot run on symbols is called when the code runs:
+    `at_run_time(rule, out, parents)` writes that call (by default on floats, as backward() calls it).
+    """
     rule = v._local_grad
     assert rule is not None
     try:
@@ -677,9 +727,11 @@ def _local_expressions(
         pass
     except Exception:  # a rule written for numbers only: it runs on numbers below
         pass
-    # The rule runs at run time on floats, as backward() runs it.
     temporary = names.temporary("_l")
-    emit(f"    {temporary} = {names.bind(rule)}({names.bind(FLOAT_MATH)}, {out}, {', '.join(parents)})")
+    if at_run_time is None:
+        emit(f"    {temporary} = {names.bind(rule)}({names.bind(FLOAT_MATH)}, {out}, {', '.join(parents)})")
+    else:
+        emit(f"    {temporary} = {at_run_time(names.bind(rule), out, parents)}")
     return [f"{temporary}[{i}]" for i in range(len(parents))]
 
 
