@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from itertools import count
 from numbers import Real
-from typing import Any, Union
+from operator import attrgetter, mul
+from typing import Any, Union, cast
 
 from .anomaly import AnomalyError, check_new_node, gradient_error, is_anomaly_enabled, is_finite, total_error
 from .anomaly import open_blocks as _anomaly_blocks
@@ -689,25 +690,26 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     """
     if len(ws) != len(xs):
         raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
+    # map() over attrgetter and mul keeps the per-term work in C: this is every neuron's forward.
     weights = _as_values(ws, "dot")
-    terms = [w.data for w in weights]
     b = None if bias is None else _lift_strict(bias, "dot")
     input_types = set(map(type, xs))
     if input_types <= _NUMBER_TYPES:
         constants = tuple(map(float, xs))
-        terms = list(map(float.__mul__, terms, constants))
+        terms = list(map(mul, map(_data, weights), constants))
         if b is None:
             return _node(math.fsum(terms), weights, "dot", partial(_dot_const_grad, constants))
         terms.append(b.data)
         return _node(math.fsum(terms), (*weights, b), "dot", partial(_dot_const_bias_grad, constants))
-    inputs = _as_values(xs, "dot")
-    terms = list(map(float.__mul__, terms, [x.data for x in inputs]))
+    inputs = cast("tuple[Value, ...]", tuple(xs)) if input_types <= _VALUE_TYPE else _as_values(xs, "dot")
+    terms = list(map(mul, map(_data, weights), map(_data, inputs)))
     if b is None:
         return _node(math.fsum(terms), weights + inputs, "dot", _dot_grad)
     terms.append(b.data)
     return _node(math.fsum(terms), (*weights, *inputs, b), "dot", _dot_bias_grad)
 
 
+_data = attrgetter("data")
 _VALUE_TYPE = frozenset({Value})
 _NUMBER_TYPES = frozenset({float, int})
 
@@ -889,6 +891,8 @@ def _backward_floats(root: Value, seed: float) -> None:
     m = FLOAT_MATH
     for node in reversed(order):
         upstream = node.grad
+        if not upstream:  # a zero gradient passes on zeros: nothing to add (see gradient_totals)
+            continue
         parents = node._parents
         n = len(parents)
         if n == 1:
@@ -900,7 +904,7 @@ def _backward_floats(root: Value, seed: float) -> None:
             a.grad += upstream * local_a
             b.grad += upstream * local_b
         else:
-            local = node._local_grad(m, node.data, *[p.data for p in parents])  # type: ignore[misc]
+            local = node._local_grad(m, node.data, *map(_data, parents))  # type: ignore[misc]
             for parent, local_p in zip(parents, local, strict=True):
                 parent.grad += upstream * local_p
 
@@ -967,8 +971,13 @@ def gradient_totals(
         try:
             if create_graph:
                 local = rule(m, node, *parents)
+            elif not upstream:
+                # A gradient of exactly 0 passes 0 to every input, whatever the local
+                # gradients: 0 times an infinite local gradient (sqrt at 0) is taken
+                # to be 0, not nan. The float fast path skips such a node outright.
+                local = (0.0,) * len(parents)
             else:
-                local = rule(m, node.data, *[p.data for p in parents])
+                local = rule(m, node.data, *map(_data, parents))
         except AnomalyError as exc:  # building the gradient graph made a non-finite Value
             raise AnomalyError(f"in the backward of op {node.op!r}: {exc}") from None
         for index, (parent, local_p) in enumerate(zip(parents, local, strict=True)):

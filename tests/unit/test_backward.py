@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import sys
 import threading
 import weakref
 
 import pytest
 
-from autograd import Value, enable_grad, is_grad_enabled, no_grad, topological_order, zero_grad
+from autograd import Value, enable_grad, grad, is_grad_enabled, no_grad, topological_order, zero_grad
 
 
 def test_fan_out_sums_every_path() -> None:
@@ -204,3 +205,25 @@ def test_micrograd_style_manual_steps() -> None:
     c._backward()
     assert (a.grad, b.grad) == (-3.0, 2.0)
     assert c._prev == {a, b}
+
+
+def test_a_zero_gradient_passes_zero_on_even_through_an_infinite_local_gradient() -> None:
+    # sqrt's local gradient at 0 is inf; 0 * inf would be nan, but a node whose
+    # gradient is exactly 0 passes 0 on, on every path of the engine.
+    x = Value(0.0)
+    y = x.sqrt() * 0.0
+    assert y.parents[0].local_grads() == (math.inf,)
+    y.backward()
+    assert x.grad == 0.0
+    x.zero_grad()
+    with y.register_hook(lambda g: None):  # hooks take the general path
+        y.backward()
+    assert x.grad == 0.0
+    assert grad(y, x) == 0.0
+
+
+def test_a_relu_that_is_off_sends_nothing_back() -> None:
+    w, x = Value(2.0), Value(-1.0)
+    out = (w * x).relu() + w
+    out.backward()
+    assert (w.grad, x.grad) == (1.0, 0.0)
