@@ -38,6 +38,7 @@ __all__ = [
     "LocalGrad",
     "Value",
     "dot",
+    "dots",
     "enable_grad",
     "is_grad_enabled",
     "no_grad",
@@ -707,6 +708,41 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
         return _node(math.fsum(terms), weights + inputs, "dot", _dot_grad)
     terms.append(b.data)
     return _node(math.fsum(terms), (*weights, *inputs, b), "dot", _dot_bias_grad)
+
+
+def dots(
+    rows: Sequence[Sequence[Operand]], xs: Sequence[Operand], biases: Sequence[Operand | None] | None = None
+) -> list[Value]:
+    """`dot(ws, xs, b)` for every row of weights `ws` (and its bias `b`) over the same inputs: a layer.
+
+    The nodes are exactly those of `dot`, one per row; the inputs are checked
+    and read once for all rows, which is most of a neuron's forward.
+    """
+    if biases is None:
+        biases = [None] * len(rows)
+    elif len(biases) != len(rows):
+        raise ValueError(f"dots of {len(rows)} rows of weights with {len(biases)} biases (op 'dot')")
+    input_types = set(map(type, xs))
+    if input_types <= _VALUE_TYPE:
+        inputs = cast("tuple[Value, ...]", tuple(xs))
+        known: Sequence[float] = list(map(_data, inputs))
+        rule: LocalGrad = _dot_bias_grad
+    elif input_types <= _NUMBER_TYPES:
+        inputs = ()
+        known = tuple(map(float, xs))
+        rule = partial(_dot_const_bias_grad, known)  # one rule for the whole layer
+    else:
+        return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+    n = len(known)
+    out = []
+    for ws, b in zip(rows, biases, strict=True):
+        if type(b) is not Value or len(ws) != n or not set(map(type, ws)) <= _VALUE_TYPE:
+            out.append(dot(ws, xs, b))  # no bias, numbers among the weights, or an error to report
+            continue
+        terms = list(map(mul, map(_data, ws), known))
+        terms.append(b.data)
+        out.append(_node(math.fsum(terms), (*ws, *inputs, b), "dot", rule))  # type: ignore[arg-type]
+    return out
 
 
 _data = attrgetter("data")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Real
 from typing import Any
 
-from autograd import Value, dot, primitive, register_forward
+from autograd import Value, dot, dots, primitive, register_forward
 
 from .module import Module
 
@@ -213,7 +213,10 @@ class Layer(Module):
         """Every neuron's output for one input vector."""
         if len(x) != self.nin:
             raise ValueError(f"Layer expects {self.nin} inputs, got {len(x)}")
-        return [n(x) for n in self.neurons]
+        if self.fused:
+            return [n(x) for n in self.neurons]
+        weighted_sums = dots([n.w for n in self.neurons], x, [n.b for n in self.neurons])
+        return list(map(_ACTIVATE[self.activation], weighted_sums))
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """neurons.j.w.i and neurons.j.b for every neuron j."""
@@ -350,9 +353,10 @@ class MLP(Module):
         for layer in self.layers:
             if layer.fused:
                 out = [n(out) for n in layer.neurons]
-            else:  # Neuron.__call__ inlined: the forward pass is most of a training step
+            else:  # Neuron.__call__ for a whole layer: the forward pass is most of a training step
                 activate = _ACTIVATE[layer.activation]
-                out = [activate(dot(n.w, out, n.b)) for n in layer.neurons]
+                neurons = layer.neurons
+                out = list(map(activate, dots([n.w for n in neurons], out, [n.b for n in neurons])))
         values: list[Value] = out  # type: ignore[assignment]  # every layer returns Values
         return values[0] if len(values) == 1 else values
 

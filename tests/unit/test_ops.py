@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from autograd import Value, dot
+from autograd import Value, dot, dots
 
 
 def grads_of(f, *xs: float) -> tuple[float, list[float]]:
@@ -167,3 +167,45 @@ def test_repr_shows_data_grad_and_label() -> None:
 def test_pos_is_identity() -> None:
     a = Value(1.0)
     assert +a is a
+
+
+def _same_node(a: Value, b: Value) -> bool:
+    return (a.data, a.op, a.parents, a.local_grads()) == (b.data, b.op, b.parents, b.local_grads())
+
+
+@pytest.mark.parametrize("inputs", ["values", "numbers", "mixed"])
+def test_dots_makes_the_nodes_dot_makes(inputs: str) -> None:
+    xs: list[Any] = [Value(0.3), Value(-1.7), Value(2.5)]
+    if inputs == "numbers":
+        xs = [0.3, -1.7, 2]
+    elif inputs == "mixed":
+        xs = [Value(0.3), -1.7, 2.5]
+    rows = [[Value(0.1 * (i + j) - 0.4) for j in range(3)] for i in range(4)]
+    biases: list[Any] = [Value(0.5), None, Value(-0.25), 1.0]  # a number bias becomes a constant leaf
+    got = dots(rows, xs, biases)
+    expected = [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+    for a, b in zip(got, expected, strict=True):
+        if inputs == "mixed" or b is expected[3]:  # numbers were lifted to fresh leaves: compare values
+            assert (a.data, a.op, len(a.parents), a.local_grads()) == (
+                b.data,
+                b.op,
+                len(b.parents),
+                b.local_grads(),
+            )
+        else:
+            assert _same_node(a, b)
+    no_bias = dots(rows, xs)
+    assert [v.data for v in no_bias] == [dot(ws, xs).data for ws in rows]
+
+
+def test_dots_checks_like_dot() -> None:
+    xs = [Value(1.0), Value(2.0)]
+    with pytest.raises(ValueError, match=r"dot of 3 weights with 2 inputs \(op 'dot'\)"):
+        dots([[Value(1.0), Value(2.0)], [Value(1.0)] * 3], xs, [Value(0.0), Value(0.0)])
+    with pytest.raises(ValueError, match=r"dots of 1 rows of weights with 2 biases"):
+        dots([[Value(1.0), Value(2.0)]], xs, [Value(0.0), Value(0.0)])
+    with pytest.raises(TypeError, match="str"):
+        dots([[Value(1.0), "w"]], xs, [Value(0.0)])  # type: ignore[list-item]
+    out = dots([[Value(1.0), Value(2.0)]], xs, [Value(0.5)])[0]
+    out.backward()
+    assert [x.grad for x in xs] == [1.0, 2.0]
