@@ -10,6 +10,7 @@
 
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .apple import ApplePrice, apple_price, draw_apple_price
+from .batched import BatchedFunction, trace_batch
 from .compiler import CompiledFunction, CompileError, TraceMismatchError, register_forward, trace
 from .draw import DotNotFoundError, GraphDrawing, GraphTooLargeError, draw_dot
 from .engine import (
@@ -89,4 +90,7 @@ __all__ = [
     "CompileError",
     "TraceMismatchError",
     "register_forward",
+    # the same over a whole batch, with numpy (pip install 'chainrule[fast]')
+    "trace_batch",
+    "BatchedFunction",
 ]

@@ -390,9 +390,7 @@ class CompiledFunction:
         return (value, self._rebuild_aux(aux)), grads
 
     def _rebuild_aux(self, aux: Sequence[float]) -> Any:
-        values = iter(aux)
-        flat = [next(values) if c is _FROM_GRAPH else c for c in self._aux_constants]
-        return _rebuild_aux(self._aux_spec, iter(flat))
+        return _aux_result(self._aux_spec, self._aux_constants, aux)
 
     def _explain_failure(self, args: tuple[Any, ...], exc: Exception) -> None:
         # The generated code knows no messages: the eager function raises the engine's
@@ -495,6 +493,13 @@ def _rebuild_all(specs: list[Spec], flat: Sequence[Any]) -> tuple[Any, ...]:
 
 
 _FROM_GRAPH = object()  # marks an aux item that the generated code computes
+
+
+def _aux_result(spec: Any, constants: list[Any], computed: Sequence[Any]) -> Any:
+    """The aux the traced function returned, its Values replaced by what the generated code computed."""
+    values = iter(computed)
+    flat = [next(values) if c is _FROM_GRAPH else c for c in constants]
+    return _rebuild_aux(spec, iter(flat))
 
 
 def _rebuild_aux(spec: Any, flat: Iterator[Any]) -> Any:

@@ -3,7 +3,9 @@
 Every loss takes a batch's `outputs` (one Value, or a list of Values, per
 sample) and `targets`, and returns the loss averaged over the batch unless
 its `reduction` says otherwise. Cross-entropies work from raw scores
-(logits), which keeps them finite for any scores (log-sum-exp).
+(logits), which keeps them finite for any scores (log-sum-exp). Targets are
+numbers, or Values (a target that is an argument of a traced function, as in
+`fit(compile="batch")`); they are checked by their data either way.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ def _check_number(name: str, what: str, x: object) -> float:
     return float(x)
 
 
+def _check_target(name: str, what: str, x: object) -> Value | float:
+    """A target as given, a number or a Value, once its data is checked to be a finite number."""
+    if isinstance(x, Value):
+        _check_number(name, what, x.data)
+        return x
+    return _check_number(name, what, x)
+
+
 def mse_loss(outputs: object, targets: object, reduction: str = "mean") -> Value:
     """Squared error: its mean, the seeds' 0.5*sum ("half_sum"), or the plain sum ("sum").
 
@@ -57,7 +67,7 @@ def mse_loss(outputs: object, targets: object, reduction: str = "mean") -> Value
     if reduction not in REDUCTIONS:
         raise ValueError(f"mse_loss: unknown reduction {reduction!r} (choose from {', '.join(REDUCTIONS)})")
     outs = _flatten("mse_loss", outputs)
-    ts = [_check_number("mse_loss", "a target", t) for t in _flatten("mse_loss", targets)]
+    ts = [_check_target("mse_loss", "a target", t) for t in _flatten("mse_loss", targets)]
     if len(outs) != len(ts):
         raise ValueError(f"mse_loss: {len(outs)} outputs but {len(ts)} targets")
     if not outs:
@@ -72,13 +82,13 @@ def mse_loss(outputs: object, targets: object, reduction: str = "mean") -> Value
 def hinge_loss(scores: object, labels: object, margin: float = 1.0) -> Value:
     """Mean of max(0, margin - y * score) for labels y in {-1, +1} (micrograd's max-margin loss)."""
     ss = _flatten("hinge_loss", scores)
-    ys = [_check_number("hinge_loss", "a label", y) for y in _flatten("hinge_loss", labels)]
+    ys = [_check_target("hinge_loss", "a label", y) for y in _flatten("hinge_loss", labels)]
     if len(ss) != len(ys):
         raise ValueError(f"hinge_loss: {len(ss)} scores but {len(ys)} labels")
     if not ss:
         raise ValueError("hinge_loss: no scores")
     for y in ys:
-        if y not in (-1.0, 1.0):
+        if float(y) not in (-1.0, 1.0):
             raise ValueError(
                 f"hinge_loss: labels must be -1 or +1, got {y!r} (use nn.signs(labels) for 0/1 labels)"
             )
@@ -104,7 +114,7 @@ def binary_cross_entropy(logits: object, targets: object) -> Value:
     """Mean binary cross-entropy of sigmoid(logit) against targets in [0, 1]; gradient sigmoid(z) - t."""
     zs = _flatten("binary_cross_entropy", logits)
     ts = [
-        _check_number("binary_cross_entropy", "a target", t)
+        _check_target("binary_cross_entropy", "a target", t)
         for t in _flatten("binary_cross_entropy", targets)
     ]
     if len(zs) != len(ts):
@@ -112,7 +122,7 @@ def binary_cross_entropy(logits: object, targets: object) -> Value:
     if not zs:
         raise ValueError("binary_cross_entropy: no logits")
     for t in ts:
-        if not 0.0 <= t <= 1.0:
+        if not 0.0 <= float(t) <= 1.0:
             raise ValueError(f"binary_cross_entropy: targets must lie in [0, 1], got {t!r}")
     terms = [_bce_with_logit(z, t) for z, t in zip(zs, ts, strict=True)]
     return Value.sum(terms) * (1.0 / len(terms))
@@ -151,7 +161,7 @@ def softmax(scores: Sequence[Value | float]) -> list[Value]:
     return [p.exp() for p in log_softmax(scores)]
 
 
-def _target_vector(k: int, target: object, classes: int) -> list[float]:
+def _target_vector(k: int, target: object, classes: int) -> list[Value | float]:
     name = "softmax_cross_entropy"
     if isinstance(target, int) and not isinstance(target, bool):
         if not 0 <= target < classes:
@@ -160,8 +170,8 @@ def _target_vector(k: int, target: object, classes: int) -> list[float]:
     if isinstance(target, Sequence) and not isinstance(target, (str, bytes)):
         if len(target) != classes:
             raise ValueError(f"{name}: sample {k}: target has {len(target)} entries for {classes} scores")
-        ts = [_check_number(name, f"sample {k}'s target entry", t) for t in target]
-        if any(t < 0.0 for t in ts) or abs(math.fsum(ts) - 1.0) > 1e-9:
+        ts = [_check_target(name, f"sample {k}'s target entry", t) for t in target]
+        if any(float(t) < 0.0 for t in ts) or abs(math.fsum(map(float, ts)) - 1.0) > 1e-9:
             raise ValueError(f"{name}: sample {k}: target {ts} is not a probability vector")
         return ts
     raise TypeError(

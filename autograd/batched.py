@@ -1,0 +1,1120 @@
+"""Compiling a per-example function over a whole batch: numpy arrays in, one mean (or sum) out.
+
+`trace_batch(per_example, *example_args, params=...)` runs `per_example` once,
+on Values made from ONE example, and generates one Python function that runs
+the traced graph for every example of a batch at once with numpy. Calling it
+returns the mean (or sum) over the batch of the per-example outputs, its
+gradient with respect to each example's arguments, and adds the parameters'
+gradients into their `.grad` as `backward()` would.
+
+What a node becomes: a node that depends on a per-example argument is
+*batched*, an array of shape (B,) with one entry per example. Every other node
+(a parameter, a constant, an L2 penalty on the parameters) is one number,
+computed once per call exactly as `trace` computes it. A gradient flowing from
+batched nodes into a number is summed over the batch.
+
+Where the speed comes from, blocks: dot nodes that read the same batched nodes
+with weights and biases that are numbers (a layer's neurons) are the columns
+of ONE matrix product over the batch, `Z = X @ W.T + b`; when X's columns are
+another block's columns, that block's matrix is X as it is. An op applied to
+every column of a block (relu on a layer's sums) is one numpy call on the
+block's matrix. Everything else is one numpy operation per node on (B,) arrays.
+
+The backward code comes from each op's one local-gradient rule, called once
+on symbols as `trace` does, with a math namespace of numpy functions
+(`numpy_math()`) so that `m.step(a)` works elementwise; a rule that cannot run
+on symbols runs at call time once per example, on floats. The one backward
+written here is a dot block's, and it is the dot rule in matrix shape.
+
+Results equal eager mode's up to floating-point rounding (a matrix product
+adds in another order than `math.fsum`), not bit for bit as `trace`'s do. The
+generated source holds only numbers and names the generator made; numpy runs
+with floating-point errors raised, and a failing call is re-run eagerly,
+example by example, to raise the engine's own error. numpy is an optional
+dependency: `pip install 'chainrule[fast]'`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Sequence
+from functools import cache, partial
+from types import SimpleNamespace
+from typing import Any
+
+from .compiler import (
+    _BUILTIN,
+    _FORWARDS,
+    _INFIX,
+    _TERMS,
+    CompileError,
+    Spec,
+    TraceMismatchError,
+    _aux_result,
+    _check_baked,
+    _check_params,
+    _check_sum,
+    _dot_terms,
+    _emit_forward,
+    _exponent,
+    _first_difference,
+    _flatten,
+    _GradientSums,
+    _Graph,
+    _is_simple,
+    _list_source,
+    _local_expressions,
+    _Names,
+    _OpFailedError,
+    _rebuild_all,
+    _rule_of,
+    _split_result,
+    _Sym,
+    _SymMath,
+    _times,
+)
+from .engine import FLOAT_MATH, Value, enable_grad, gradient_totals
+
+__all__ = ["REDUCTIONS", "BatchedFunction", "numpy_math", "trace_batch"]
+
+REDUCTIONS = ("mean", "sum")
+
+
+def _numpy() -> Any:
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:
+        raise ImportError(
+            "autograd.trace_batch needs numpy, an optional dependency: pip install 'chainrule[fast]'"
+        ) from None
+
+
+# ---- the math namespace on arrays ------------------------------------------------------
+
+
+@cache
+def numpy_math() -> Any:
+    """The math namespace `m` of local-gradient rules on numpy arrays, elementwise.
+
+    Each function agrees with FLOAT_MATH's, entry by entry (nan included:
+    `step(nan)` is 0 as `1.0 if nan > 0.0 else 0.0` is), so a rule written
+    with `m` computes a whole batch's local gradients in one call.
+    """
+    np = _numpy()
+
+    def sigmoid(x: Any) -> Any:
+        e = np.exp(-np.abs(x))  # never overflows
+        return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+    def power(x: Any, y: Any) -> Any:
+        with np.errstate(divide="ignore"):  # 0 ** negative is inf, as FLOAT_MATH.pow says
+            return np.power(x, y)
+
+    def xlogy(x: Any, y: Any) -> Any:
+        positive = y > 0.0
+        logs = np.log(np.where(positive, y, 1.0))
+        return np.where(x == 0.0, 0.0, np.where(positive, x * logs, np.nan))
+
+    def step(x: Any) -> Any:
+        return np.where(x > 0.0, 1.0, 0.0)
+
+    def sign(x: Any) -> Any:
+        return np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0))
+
+    def data(x: Any) -> Any:
+        return x
+
+    return SimpleNamespace(
+        exp=np.exp,
+        log=np.log,
+        sin=np.sin,
+        cos=np.cos,
+        tanh=np.tanh,
+        sqrt=np.sqrt,
+        sigmoid=sigmoid,
+        pow=power,
+        xlogy=xlogy,
+        step=step,
+        sign=sign,
+        data=data,
+    )
+
+
+_INLINE_NUMPY = {"data": "{0}"}
+
+
+# ---- running what has no numpy form, once per example -------------------------------
+
+
+def _columns(size: int, values: Sequence[Any]) -> list[list[float]]:
+    return [v.tolist() if getattr(v, "ndim", 0) else [float(v)] * size for v in values]
+
+
+def _rows_forward(size: int, forward: Callable[..., float], *inputs: Any) -> Any:
+    """A primitive's forward on floats, example by example: its registered forward knows no arrays."""
+    np = _numpy()
+    return np.array(
+        [float(forward(*row)) for row in zip(*_columns(size, inputs), strict=True)], dtype=np.float64
+    )
+
+
+def _rows_rule(size: int, rule: Callable[..., Sequence[Any]], out: Any, *inputs: Any) -> tuple[Any, ...]:
+    """A rule that cannot run on symbols, on floats example by example, as backward() runs it."""
+    np = _numpy()
+    locals_ = [rule(FLOAT_MATH, *row) for row in zip(*_columns(size, [out, *inputs]), strict=True)]
+    return tuple(np.array([float(row[i]) for row in locals_]) for i in range(len(inputs)))
+
+
+class _NotANumberError(Exception):
+    """The batched value came out nan: eager mode may raise there, so the call is re-run eagerly."""
+
+
+def _not_a_number() -> None:
+    raise _NotANumberError
+
+
+# ---- blocks: nodes computed together as the columns of one matrix ------------------
+
+
+class _Block:
+    """Nodes computed as the columns of one (B, width) matrix: `name[:, j]` is column j's node."""
+
+    def __init__(self, name: str, members: list[Value]) -> None:
+        self.name = name
+        self.members = members
+        self.matrix_terms: list[str] = []  # contributions to the whole gradient matrix
+        self.column_terms: dict[int, list[str]] = {}  # contributions to one column
+
+    @property
+    def width(self) -> int:
+        return len(self.members)
+
+
+class _InputBlock(_Block):
+    """One per-example argument: its numbers are the columns of the array passed in."""
+
+
+class _DotBlock(_Block):
+    """Dot nodes reading the same batched nodes X, with weights and biases that are numbers.
+
+    `weights[i][c]` lists what member i multiplies X's column c by (Values or
+    numbers; more than one when a node appears twice among its inputs).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        members: list[Value],
+        xs: list[Value],
+        weights: list[list[list[Value | float]]],
+        biases: list[Value | None],
+    ) -> None:
+        super().__init__(name, members)
+        self.xs = xs
+        self.weights = weights
+        self.biases = biases
+        self.source: _Block | None = None  # the block whose matrix is X, if there is one
+        self.source_columns: list[int] = []  # X's column c is the source's column source_columns[c]
+
+
+# An operand of an elementwise block: the columns of a block, one batched node for
+# every column, or numbers (one per column, the same node or not).
+Pattern = tuple[str, Any]
+
+
+class _MapBlock(_Block):
+    """The same elementwise op on every column of its operand blocks: one numpy call."""
+
+    def __init__(self, name: str, width: int, patterns: list[Pattern]) -> None:
+        super().__init__(name, [])
+        self.slots: list[Value | None] = [None] * width
+        self.patterns = patterns
+
+    @property
+    def width(self) -> int:
+        return len(self.slots)
+
+    def complete(self) -> bool:
+        return all(slot is not None for slot in self.slots)
+
+
+_NUMPY_CALLS = {
+    "exp": "exp",
+    "expm1": "expm1",
+    "log": "log",
+    "log1p": "log1p",
+    "sqrt": "sqrt",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "tanh": "tanh",
+    "abs": "abs",
+}
+_ELEMENTWISE = {*_INFIX, "neg", "pow_const", "pow", "sigmoid", "relu", *_NUMPY_CALLS}
+_DOTS = {"dot", "dot_bias", "dot_const", "dot_const_bias"}
+
+
+def _rule_identity(rule: Any) -> Any:
+    # Two nodes share a rule if it is the same function with the same numbers folded in
+    # (a power's exponent, x * 2's 2); the engine makes such partials afresh for some ops.
+    if isinstance(rule, partial):
+        return (rule.func, rule.args, tuple(sorted(rule.keywords.items())))
+    return rule
+
+
+class _Plan:
+    """Which nodes are batched, which need a gradient, and the blocks they form."""
+
+    def __init__(self, graph: _Graph, argument_leaves: list[list[Value]], input_grads: bool) -> None:
+        self.graph = graph
+        index = graph.index
+        inputs = set(graph.inputs)
+        batched: set[Value] = set()
+        wanted: set[Value] = set(graph.params) | (inputs if input_grads else set())
+        for v in graph.order:
+            if v in inputs or any(p in batched for p in v.parents):
+                batched.add(v)
+            if any(p in wanted for p in v.parents):
+                wanted.add(v)
+        self.batched = batched
+        self.wanted = wanted
+        self.inputs = [_InputBlock(f"_x{i}", leaves) for i, leaves in enumerate(argument_leaves)]
+        self.dots = self._dot_blocks(graph, batched, index)
+        self.column: dict[Value, tuple[_Block, int]] = {}
+        for block in [*self.inputs, *self.dots]:
+            for j, member in enumerate(block.members):
+                self.column[member] = (block, j)
+        self.maps = self._map_blocks(graph)
+        for block in self.dots:
+            self._choose_source(block)
+        self.first = {min(block.members, key=index.__getitem__): block for block in [*self.dots, *self.maps]}
+
+    # -- dot blocks: found in one pass, since they depend on no other block
+
+    def _dot_blocks(self, graph: _Graph, batched: set[Value], index: dict[Value, int]) -> list[_DotBlock]:
+        groups: dict[tuple[int, ...], list[tuple[Value, list[Any], list[Any], Value | None]]] = {}
+        for v in graph.order:
+            if v not in batched or v.is_leaf or _BUILTIN.get(_rule_of(v)) not in _DOTS:
+                continue
+            sides = _dot_sides(v, batched)
+            if sides is not None:
+                xs, ws, bias = sides
+                key = tuple(sorted({index[x] for x in xs}))
+                groups.setdefault(key, []).append((v, xs, ws, bias))
+        blocks: list[_DotBlock] = []
+        for key, members in groups.items():
+            columns = [graph.order[k] for k in key]
+            if len(members) == 1 and len(columns) == 1:
+                continue  # w * x + b: a matrix product would only add work
+            position = {x: c for c, x in enumerate(columns)}
+            weights = []
+            for _, xs, ws, _ in members:
+                row: list[list[Value | float]] = [[] for _ in columns]
+                for x, w in zip(xs, ws, strict=True):
+                    row[position[x]].append(w)
+                weights.append(row)
+            name = f"M{len(blocks)}"
+            biases = [bias for *_, bias in members]
+            blocks.append(_DotBlock(name, [m[0] for m in members], columns, weights, biases))
+        return blocks
+
+    def _choose_source(self, block: _DotBlock) -> None:
+        # X is another block's matrix when its columns are among that block's (a matrix
+        # product over a few unused columns costs less than stacking the columns anew).
+        owners = {self.column[x][0] for x in block.xs if x in self.column}
+        if len(owners) != 1 or not all(x in self.column for x in block.xs):
+            return
+        (owner,) = owners
+        if 2 * len(block.xs) >= owner.width:
+            block.source = owner
+            block.source_columns = [self.column[x][1] for x in block.xs]
+
+    # -- elementwise blocks: a node joins one when its batched operands are columns j of blocks
+
+    def _map_blocks(self, graph: _Graph) -> list[_MapBlock]:
+        open_blocks: dict[Any, list[_MapBlock]] = {}
+        made: list[_MapBlock] = []
+        symbolic: dict[Any, bool] = {}
+        for v in graph.order:
+            if v not in self.batched or v.is_leaf or v in self.column:
+                continue
+            if _BUILTIN.get(_rule_of(v)) not in _ELEMENTWISE:
+                continue
+            found = self._map_pattern(v)
+            if found is None:
+                continue
+            patterns, key_patterns, j, width = found
+            if width < 2:
+                continue  # one column: one numpy call either way
+            key = (_rule_identity(v._local_grad), tuple(key_patterns), width)
+            try:
+                hash(key)
+            except TypeError:
+                continue
+            if key not in symbolic:
+                symbolic[key] = _runs_on_symbols(v)
+            if not symbolic[key]:
+                continue
+            candidates = open_blocks.setdefault(key, [])
+            block = next((b for b in candidates if b.slots[j] is None), None)
+            if block is None:
+                block = _MapBlock(f"M{len(self.dots) + len(made)}", width, patterns)
+                candidates.append(block)
+                made.append(block)
+            block.slots[j] = v
+            self.column[v] = (block, j)
+        # A block is kept if every column was filled and every block it reads was kept.
+        kept: list[_MapBlock] = []
+        valid: set[_Block] = {*self.inputs, *self.dots}
+        for block in made:
+            reads = [operand for kind, operand in block.patterns if kind == "block"]
+            if block.complete() and all(b in valid for b in reads):
+                block.members = [slot for slot in block.slots if slot is not None]
+                block.name = f"M{len(self.dots) + len(kept)}"
+                valid.add(block)
+                kept.append(block)
+            else:
+                for slot in block.slots:
+                    if slot is not None:
+                        del self.column[slot]
+        return kept
+
+    def _map_pattern(self, v: Value) -> tuple[list[Pattern], list[Any], int, int] | None:
+        patterns: list[Pattern] = []
+        key_patterns: list[Any] = []
+        column = width = None
+        for p in v.parents:
+            if p in self.column:
+                block, j = self.column[p]
+                if column is None:
+                    column, width = j, block.width
+                elif (j, block.width) != (column, width):
+                    return None
+                patterns.append(("block", block))
+                key_patterns.append(("block", id(block)))
+            elif p in self.batched:
+                patterns.append(("node", p))
+                key_patterns.append(("node", self.graph.index[p]))
+            else:
+                patterns.append(("numbers", None))
+                key_patterns.append(("numbers",))
+        if column is None or width is None:
+            return None
+        return patterns, key_patterns, column, width
+
+
+def _runs_on_symbols(v: Value) -> bool:
+    rule = v._local_grad
+    assert rule is not None
+    math_ns = _SymMath(_Names(), numpy_math(), _INLINE_NUMPY)
+    try:
+        local = rule(math_ns, _Sym("out"), *[_Sym(f"a{i}") for i in range(len(v.parents))])
+        return len(local) == len(v.parents) and all(isinstance(x, (_Sym, int, float)) for x in local)
+    except Exception:
+        return False
+
+
+def _dot_sides(v: Value, batched: set[Value]) -> tuple[list[Value], list[Value | float], Value | None] | None:
+    """(X, W, bias) of a dot node whose one side is all batched and the other all numbers."""
+    kind = _BUILTIN.get(_rule_of(v))
+    parents = v.parents
+    has_bias = kind in ("dot_bias", "dot_const_bias")
+    bias = parents[-1] if has_bias else None
+    if bias is not None and bias in batched:
+        return None
+    weighted = parents[:-1] if has_bias else parents
+    ws: Sequence[Value | float]
+    xs: Sequence[Value | float]
+    if kind in ("dot", "dot_bias"):
+        half = len(weighted) // 2
+        ws, xs = weighted[:half], weighted[half:]
+    else:  # constant inputs: the rule returns them as d(out)/d(w_i)
+        ws, xs = weighted, v.local_grads()[: len(weighted)]
+
+    def all_batched(items: Sequence[Value | float]) -> bool:
+        return all(isinstance(x, Value) and x in batched for x in items)
+
+    def none_batched(items: Sequence[Value | float]) -> bool:
+        return not any(isinstance(x, Value) and x in batched for x in items)
+
+    if all_batched(xs) and none_batched(ws):
+        return [x for x in xs if isinstance(x, Value)], list(ws), bias
+    if all_batched(ws) and none_batched(xs):
+        return [w for w in ws if isinstance(w, Value)], list(xs), bias
+    return None
+
+
+# ---- generating the code ---------------------------------------------------------------
+
+
+class _Generator:
+    """Writes `_batched(_a, _B, _strict)`: returns (value, aux arrays, input gradient matrices)."""
+
+    def __init__(self, plan: _Plan, names: _Names, reduction: str, input_grads: bool, np: Any) -> None:
+        self.plan = plan
+        self.graph = plan.graph
+        self.names = names
+        self.reduction = reduction
+        self.input_grads = input_grads
+        self.np = np
+        self.lines: list[str] = []
+        self.var: dict[Value, str] = {}
+        self.rows: set[str] = set()
+        self.sums = _GradientSums(self.graph.index, self.emit)
+        self.float_math = _SymMath(names)
+        self.array_math = _SymMath(names, numpy_math(), _INLINE_NUMPY)
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    def fn(self, obj: Any) -> str:
+        return self.names.bind(obj)
+
+    def ref(self, v: Value) -> str:
+        name = self.var.get(v)
+        if name is not None:
+            return name
+        column = self.plan.column.get(v)
+        if column is not None:
+            return f"{column[0].name}[:, {column[1]}]"
+        return self.names.number(v.data)
+
+    def operands(self, v: Value) -> list[str]:
+        return [self.ref(x) if isinstance(x, Value) else self.names.number(x) for x in v.operands]
+
+    # -- the whole function
+
+    def source(self) -> str:
+        graph, plan = self.graph, self.plan
+        emit = self.emit
+        emit(f"    {', '.join(block.name for block in plan.inputs)}, = _a")
+        for p in graph.params:
+            if p in graph.index:
+                self.var[p] = f"v{graph.index[p]}"
+                emit(f"    {self.var[p]} = {self.fn(p)}.data")
+        # numbers first: they depend on no example, and batched nodes read them
+        for v in graph.order:
+            if not v.is_leaf and v in graph.live and v not in plan.batched:
+                k = graph.index[v]
+                self.var[v] = f"v{k}"
+                _emit_forward(v, k, self.operands(v), self.names, emit)
+        for v in graph.order:
+            if v.is_leaf or v not in plan.batched:
+                continue
+            if v in plan.column:
+                block = plan.first.get(v)
+                if block is not None:
+                    self.block_forward(block)
+            else:
+                self.var[v] = f"v{graph.index[v]}"
+                self.single_forward(v)
+        self.value()
+        self.backward()
+        aux = [self.batched_ref(a) for a in graph.aux_values]
+        emit(f"    _aux = {_list_source(aux, self.names, emit)}")
+        if self.input_grads:
+            grads = [self.block_gradient(block) or self.zeros(block.width) for block in plan.inputs]
+            emit(f"    return _value, _aux, [{', '.join(grads)}]")
+        else:
+            emit("    return _value, _aux, None")
+        return "def _batched(_a, _B, _strict):\n" + "\n".join(self.lines) + "\n"
+
+    def batched_ref(self, v: Value) -> str:
+        if v in self.plan.batched:
+            return self.ref(v)
+        return f"{self.fn(self.np.full)}(_B, {self.ref(v)})"
+
+    def zeros(self, width: int) -> str:
+        return f"{self.fn(self.np.zeros)}((_B, {width}))"
+
+    def value(self) -> None:
+        root = self.graph.root
+        to_float = self.fn(float)
+        if root in self.plan.batched:
+            self.emit(f"    _value = {to_float}({self.ref(root)}.{self.reduction}())")
+        elif self.reduction == "sum":
+            self.emit(f"    _value = {self.ref(root)} * _B")
+        else:
+            self.emit(f"    _value = {self.ref(root)}")
+        self.emit(f"    if _strict and _value != _value:\n        {self.fn(_not_a_number)}()")
+
+    # -- forward
+
+    def single_forward(self, v: Value) -> None:
+        out = self.var[v]
+        kind = _BUILTIN.get(_rule_of(v))
+        args = self.operands(v)
+        if kind is None:
+            forward = _FORWARDS.get(v._local_grad)
+            if forward is None:
+                raise CompileError(
+                    f"trace_batch: op {v.op!r} has no forward the compiler knows; if it is a primitive, "
+                    "call autograd.register_forward(local_grad, forward) with the rule and the function "
+                    "on floats given to primitive()"
+                )
+            self.emit(f"    {out} = {self.fn(_rows_forward)}(_B, {self.fn(forward)}, {', '.join(args)})")
+        elif kind == "sum":
+            _check_sum(v)
+            self.emit_sum(out, args)
+        elif kind in _DOTS:
+            self.emit_sum(out, _dot_terms(v, kind, args, self.names))
+        else:
+            self.emit(f"    {out} = {self.elementwise(kind, v, args)}")
+
+    def emit_sum(self, out: str, terms: list[str]) -> None:
+        self.emit(f"    {out} = {' + '.join(terms[:_TERMS])}")
+        for start in range(_TERMS, len(terms), _TERMS):
+            self.emit(f"    {out} = {out} + {' + '.join(terms[start : start + _TERMS])}")
+
+    def elementwise(self, kind: str, v: Value, args: list[str]) -> str:
+        """The numpy expression of an elementwise op on arrays (or on a block's matrices)."""
+        np = self.np
+        a = args[0]
+        if kind in _INFIX:
+            return f"{a} {_INFIX[kind]} {args[1]}"
+        if kind == "neg":
+            return f"-{a}"
+        if kind in _NUMPY_CALLS:
+            return f"{self.fn(getattr(np, _NUMPY_CALLS[kind]))}({a})"
+        if kind == "sigmoid":
+            return f"{self.fn(numpy_math().sigmoid)}({a})"
+        if kind == "relu":
+            # fmax, not maximum: relu(nan) is 0.0 in eager mode, and fmax passes over nan
+            return f"{self.fn(np.fmax)}({a}, 0.0)"
+        if kind == "pow_const":
+            exponent = _exponent(v)
+            return f"{a} ** {repr(exponent) if isinstance(exponent, int) else self.names.number(exponent)}"
+        return f"{a} ** {args[1]}"  # pow
+
+    def block_forward(self, block: _Block) -> None:
+        if isinstance(block, _DotBlock):
+            self.dot_forward(block)
+        elif isinstance(block, _MapBlock):
+            template = block.members[0]
+            kind = _BUILTIN[_rule_of(template)]
+            texts = self.map_operands(block)
+            args = []
+            parents = iter(texts)
+            for x in template.operands:
+                args.append(next(parents) if isinstance(x, Value) else self.names.number(x))
+            self.emit(f"    {block.name} = {self.elementwise(kind, template, args)}")
+
+    def map_operands(self, block: _MapBlock) -> list[str]:
+        """What each parent position of the block's op reads: a matrix, a column or a row of numbers."""
+        texts = []
+        for position, (kind, operand) in enumerate(block.patterns):
+            if kind == "block":
+                texts.append(operand.name)
+            elif kind == "node":
+                texts.append(f"{self.ref(operand)}[:, None]")
+            else:
+                numbers = [self.ref(member.parents[position]) for member in block.members]
+                if all(n == numbers[0] for n in numbers):
+                    texts.append(numbers[0])
+                else:
+                    row = f"{block.name}_{position}"
+                    if row not in self.rows:  # made in the forward, read again in the backward
+                        self.rows.add(row)
+                        listing = _list_source(numbers, self.names, self.emit)
+                        self.emit(f"    {row} = {self.fn(self.np.array)}({listing})")
+                    texts.append(row)
+        return texts
+
+    def dot_forward(self, block: _DotBlock) -> None:
+        np = self.np
+        width = block.source.width if block.source is not None else len(block.xs)
+        columns = block.source_columns if block.source is not None else list(range(len(block.xs)))
+        entries: list[str] = []
+        numbers = np.zeros((block.width, width))
+        for i, row in enumerate(block.weights):
+            cells = ["0.0"] * width
+            for c, weights in zip(columns, row, strict=True):
+                cells[c] = " + ".join(self.weight_ref(w) for w in weights) if weights else "0.0"
+                numbers[i, c] = sum(w.data if isinstance(w, Value) else w for w in weights)
+            entries.extend(cells)
+        live = self.graph.live
+        if not any(isinstance(w, Value) and w in live for row in block.weights for ws in row for w in ws):
+            self.emit(f"    W{block.name} = {self.fn(numbers)}")  # constants: made once, here
+        else:
+            listing = _list_source(entries, self.names, self.emit)
+            self.emit(f"    W{block.name} = {self.fn(np.array)}({listing}).reshape({block.width}, {width})")
+        if block.source is not None:
+            x = block.source.name
+        else:
+            x = f"X{block.name}"
+            stacked = _list_source([self.ref(v) for v in block.xs], self.names, self.emit)
+            self.emit(f"    {x} = {self.fn(np.stack)}({stacked}, 1)")
+        product = f"{x} @ W{block.name}.T"
+        if any(b is not None for b in block.biases):
+            biases = [self.ref(b) if b is not None else "0.0" for b in block.biases]
+            self.emit(
+                f"    B{block.name} = {self.fn(np.array)}({_list_source(biases, self.names, self.emit)})"
+            )
+            product += f" + B{block.name}"
+        self.emit(f"    {block.name} = {product}")
+
+    def weight_ref(self, w: Value | float) -> str:
+        return self.ref(w) if isinstance(w, Value) else self.names.number(w)
+
+    # -- backward
+
+    def backward(self) -> None:
+        graph, plan = self.graph, self.plan
+        root = graph.root
+        if root in plan.batched:
+            seed = "1.0 / _B" if self.reduction == "mean" else "1.0"
+            self.emit(f"    _seed = {self.fn(self.np.full)}(_B, {seed})")
+            self.send(root, "_seed")
+        elif root in graph.live:
+            self.sums.seed(root, "1.0" if self.reduction == "mean" else f"{self.fn(float)}(_B)")
+        # Batched nodes first: they send gradients to numbers, never the other way round,
+        # so every number's gradient is complete before its own backward below.
+        for v in reversed(graph.order):
+            if v.is_leaf or v not in plan.batched:
+                continue
+            if v in plan.column:
+                block = plan.first.get(v)
+                if block is not None:  # every member's gradient is in: all its readers come later
+                    self.block_backward(block)
+            else:
+                self.single_backward(v)
+        for v in reversed(graph.order):
+            if v.is_leaf or v not in graph.live or v in plan.batched:
+                continue
+            upstream = self.sums.total(v)
+            if upstream is None:
+                continue
+            parents = v.parents
+            targets = [i for i, p in enumerate(parents) if p in graph.live]
+            if targets:
+                parent_refs = [self.ref(p) for p in parents]
+                locals_ = _local_expressions(
+                    v, parent_refs, self.ref(v), self.names, self.float_math, self.emit
+                )
+                for i in targets:
+                    self.sums.add(parents[i], _times(upstream, locals_[i]))
+        self.sums.write_params(graph.params, self.names)
+
+    def send(self, v: Value, term: str) -> None:
+        """A contribution of shape (B,) to `v`'s gradient; summed over the batch if `v` is a number."""
+        column = self.plan.column.get(v)
+        if column is not None:
+            column[0].column_terms.setdefault(column[1], []).append(term)
+        elif v in self.plan.batched:
+            self.sums.add(v, term)
+        else:
+            self.sums.add(v, self.reduced(f"({term}).sum()"))
+
+    def reduced(self, expression: str) -> str:
+        # Reductions get a variable of their own, computed before any .grad is written.
+        name = self.names.temporary("_r")
+        self.emit(f"    {name} = {self.fn(float)}({expression})")
+        return name
+
+    def at_run_time(self, rule: str, out: str, parents: list[str]) -> str:
+        return f"{self.fn(_rows_rule)}(_B, {rule}, {out}, {', '.join(parents)})"
+
+    def single_backward(self, v: Value) -> None:
+        upstream = self.sums.total(v)
+        if upstream is None:
+            return
+        parents = v.parents
+        targets = [i for i, p in enumerate(parents) if p in self.plan.wanted]
+        if not targets:
+            return
+        parent_refs = [self.ref(p) for p in parents]
+        locals_ = _local_expressions(
+            v, parent_refs, self.ref(v), self.names, self.array_math, self.emit, self.at_run_time
+        )
+        for i in targets:
+            self.send(parents[i], _times(upstream, locals_[i]))
+
+    def block_gradient(self, block: _Block) -> str | None:
+        """The block's gradient matrix, from the matrices and columns sent to it; None if nothing came."""
+        matrices, columns = block.matrix_terms, block.column_terms
+        if not matrices and not columns:
+            return None
+        if not columns and len(matrices) == 1 and _is_simple(matrices[0]):
+            return matrices[0]
+        gradient = f"G{block.name}"
+        if not matrices and len(columns) == block.width:
+            stacked = _list_source(
+                [" + ".join(columns[j]) for j in range(block.width)], self.names, self.emit
+            )
+            self.emit(f"    {gradient} = {self.fn(self.np.stack)}({stacked}, 1)")
+            return gradient
+        if not matrices:
+            self.emit(f"    {gradient} = {self.zeros(block.width)}")
+        elif len(matrices) == 1 and _is_simple(matrices[0]):
+            self.emit(f"    {gradient} = {matrices[0]}.copy()")  # written into below: not someone's array
+        else:
+            self.emit(f"    {gradient} = {' + '.join(matrices)}")
+        for j, terms in sorted(columns.items()):
+            self.emit(f"    {gradient}[:, {j}] += {' + '.join(terms)}")
+        return gradient
+
+    def block_backward(self, block: _Block) -> None:
+        gradient = self.block_gradient(block)
+        if gradient is None:
+            return
+        if isinstance(block, _DotBlock):
+            self.dot_backward(block, gradient)
+        elif isinstance(block, _MapBlock):
+            self.map_backward(block, gradient)
+
+    def dot_backward(self, block: _DotBlock, gradient: str) -> None:
+        # The dot rule (d/dw_i = x_i, d/dx_i = w_i) in matrix shape: with Z = X @ W.T + b
+        # and G = dZ, dW = G.T @ X, db = G summed over the batch, dX = G @ W.
+        wanted = self.plan.wanted
+        name = block.name
+        x = block.source.name if block.source is not None else f"X{name}"
+        width = block.source.width if block.source is not None else len(block.xs)
+        columns = block.source_columns if block.source is not None else list(range(len(block.xs)))
+        if any(isinstance(w, Value) and w in wanted for row in block.weights for ws in row for w in ws):
+            self.emit(f"    dW{name} = ({gradient}.T @ {x}).ravel().tolist()")
+            for i, row in enumerate(block.weights):
+                for c, weights in zip(columns, row, strict=True):
+                    for w in weights:
+                        if isinstance(w, Value) and w in wanted:
+                            self.sums.add(w, f"dW{name}[{i * width + c}]")
+        if any(b is not None and b in wanted for b in block.biases):
+            self.emit(f"    dB{name} = {gradient}.sum(0).tolist()")
+            for i, b in enumerate(block.biases):
+                if b is not None and b in wanted:
+                    self.sums.add(b, f"dB{name}[{i}]")
+        if any(v in wanted for v in block.xs):
+            self.emit(f"    dX{name} = {gradient} @ W{name}")
+            if block.source is not None:
+                block.source.matrix_terms.append(f"dX{name}")
+            else:
+                for c, v in enumerate(block.xs):
+                    if v in wanted:
+                        self.send(v, f"dX{name}[:, {c}]")
+
+    def map_backward(self, block: _MapBlock, gradient: str) -> None:
+        wanted = self.plan.wanted
+        texts = self.map_operands(block)
+        locals_ = _local_expressions(
+            block.members[0], texts, block.name, self.names, self.array_math, self.emit, self.at_run_time
+        )
+        for position, (kind, operand) in enumerate(block.patterns):
+            term = _times(gradient, locals_[position])
+            if kind == "block":
+                if any(m in wanted for m in operand.members):
+                    operand.matrix_terms.append(term)
+                continue
+            if kind == "node":
+                if operand in wanted:
+                    self.send(operand, f"({term}).sum(1)")
+                continue
+            parents = [member.parents[position] for member in block.members]
+            if not any(p in wanted for p in parents):
+                continue
+            if all(p is parents[0] for p in parents):
+                self.sums.add(parents[0], self.reduced(f"({term}).sum()"))
+                continue
+            sums = self.names.temporary("_r")
+            self.emit(f"    {sums} = ({term}).sum(0).tolist()")
+            for j, p in enumerate(parents):
+                if p in wanted:
+                    self.sums.add(p, f"{sums}[{j}]")
+
+
+# ---- the compiled function -----------------------------------------------------------
+
+
+class BatchedFunction:
+    """A per-example function compiled over a batch: `fn(*batches)` returns `(value, gradients)`.
+
+    Each argument is a batch: a sequence of B per-example arguments shaped like
+    the traced example, or a numpy array of shape (B, *example shape). `value`
+    is the mean (or sum, per `reduction`) over the batch of the per-example
+    outputs, a float. `gradients` has one numpy array per argument, shaped
+    like the batch: row i is the gradient of `value` with respect to example
+    i's argument (so with "mean" it carries the factor 1/B); it is None when
+    traced with `input_grads=False`. Each parameter's gradient is added into
+    its `.grad`. With `has_aux=True` the value is `(value, aux)`, aux shaped as
+    the traced function returned it, with each Value replaced by the numpy
+    array of its B per-example values.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        function: Callable[..., Any],
+        retrace: Callable[..., tuple[Value, Any, list[Value]]],
+        shapes: list[tuple[int, ...]],
+        params: list[Value],
+        graph: _Graph,
+        plan: _Plan,
+        source: str,
+        options: dict[str, Any],
+    ) -> None:
+        self.__name__ = name
+        self._function = function
+        self._retrace = retrace
+        self._shapes = shapes
+        self._widths = [math.prod(shape) for shape in shapes]
+        self._params = params
+        self._has_aux = bool(options["has_aux"])
+        self._input_grads = bool(options["input_grads"])
+        self.reduction: str = options["reduction"]
+        self._np = options["numpy"]
+        self._aux_spec = graph.aux_spec
+        self._aux_constants = graph.aux_constants
+        self._signature = graph.signature
+        self._baked = graph.baked
+        self.source = source
+        self.nodes = len(graph.signature)
+        self.dot_blocks = len(plan.dots)
+        self.elementwise_blocks = len(plan.maps)
+
+    def __repr__(self) -> str:
+        return (
+            f"<compiled {self.__name__}: {self.nodes} nodes per example, {self.dot_blocks} matrix "
+            f"products, {self.elementwise_blocks} elementwise blocks, {len(self._params)} params>"
+        )
+
+    def __call__(self, *batches: Any) -> tuple[Any, Any]:
+        """The reduced value over the batch and its gradients with respect to each example's arguments."""
+        arrays, size = self._arrays(batches)
+        value, aux, grads = self._run(arrays, size)
+        gradients = None
+        if grads is not None:
+            gradients = tuple(g.reshape(size, *shape) for g, shape in zip(grads, self._shapes, strict=True))
+        if not self._has_aux:
+            return value, gradients
+        return (value, _aux_result(self._aux_spec, self._aux_constants, aux)), gradients
+
+    def _arrays(self, batches: tuple[Any, ...]) -> tuple[list[Any], int]:
+        np = self._np
+        name = self.__name__
+        if len(batches) != len(self._shapes):
+            raise TypeError(f"{name} takes {len(self._shapes)} batched arguments, got {len(batches)}")
+        arrays = []
+        size = None
+        for position, (batch, shape, width) in enumerate(
+            zip(batches, self._shapes, self._widths, strict=True)
+        ):
+            where = f"{name}: argument {position}"
+            array = _as_batch(np, where, batch, shape)
+            if size is None:
+                size = array.shape[0]
+            elif array.shape[0] != size:
+                raise ValueError(f"{where} holds {array.shape[0]} examples, argument 0 holds {size}")
+            arrays.append(np.ascontiguousarray(array, dtype=np.float64).reshape(array.shape[0], width))
+        assert size is not None
+        if size == 0:
+            raise ValueError(f"{name}: the batch is empty; pass at least one example")
+        return arrays, size
+
+    def _run(self, arrays: list[Any], size: int) -> tuple[float, list[Any], list[Any] | None]:
+        np = self._np
+        try:
+            with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
+                result: tuple[float, list[Any], list[Any] | None] = self._function(arrays, size, True)
+        except Exception as exc:
+            self._explain_failure(arrays, size, exc)
+            # Every example runs eagerly on the traced graph: numpy objected to numbers that
+            # Python floats pass on (an overflow to inf, inf - inf, a nan), and so do we.
+            with np.errstate(all="ignore"):
+                result = self._function(arrays, size, False)
+        return result
+
+    def _example(self, arrays: list[Any], index: int) -> list[Any]:
+        return [
+            array[index].reshape(shape).tolist() for array, shape in zip(arrays, self._shapes, strict=True)
+        ]
+
+    def _explain_failure(self, arrays: list[Any], size: int, exc: Exception) -> None:
+        # The generated code knows no messages: the first example that fails eagerly raises
+        # the engine's own error, naming the op and the value. If none fails and every
+        # example builds the traced graph, numpy objected to what floats let through.
+        name = self.__name__
+        if isinstance(exc, _OpFailedError):
+            exc = exc.args[1]
+        for index in range(size):
+            try:
+                root, aux, leaves = self._retrace(*self._example(arrays, index))
+                gradient_totals([root], [1.0], False)
+            except Exception as eager:
+                if hasattr(eager, "add_note"):
+                    eager.add_note(f"in {name}, at example {index} of the batch")
+                raise eager from None
+            difference = _first_difference(self._signature, _Graph(root, aux, leaves, self._params).signature)
+            if difference is not None:
+                raise TraceMismatchError(f"{name}: example {index}: {difference}; trace again") from exc
+        if not isinstance(exc, (FloatingPointError, _NotANumberError)):
+            raise TraceMismatchError(
+                f"{name}: the compiled graph failed ({type(exc).__name__}: {exc}) where the traced "
+                "function did not, so the graph's shape depends on the data; trace again"
+            ) from exc
+
+    def check(self, *batches: Any, examples: int = 3) -> bool:
+        """Retrace at the batch's first `examples` examples and compare with the compiled results.
+
+        Catches what tracing cannot see by itself: a graph whose shape depends
+        on the data, a constant leaf whose data changed since tracing (a
+        parameter missing from params=). Value and gradients must agree with
+        eager mode's to 1e-9 relative (the compiled sums round differently).
+        Leaves every `.grad` as it was; returns True or raises TraceMismatchError.
+        """
+        name = self.__name__
+        if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+            raise ValueError(f"{name}.check: examples must be a positive integer, got {examples!r}")
+        _check_baked(name, self._baked)
+        arrays, size = self._arrays(batches)
+        count = min(examples, size)
+        arrays = [array[:count] for array in arrays]
+        saved = [p.grad for p in self._params]
+        for p in self._params:
+            p.grad = 0.0
+        try:
+            value, _, grads = self._run(arrays, count)
+            compiled = [float(p.grad) for p in self._params]
+        finally:
+            for p, grad in zip(self._params, saved, strict=True):
+                p.grad = grad
+        scale = 1.0 / count if self.reduction == "mean" else 1.0
+        eager_value = 0.0
+        eager = [0.0] * len(self._params)
+        for index in range(count):
+            root, aux, leaves = self._retrace(*self._example(arrays, index))
+            difference = _first_difference(self._signature, _Graph(root, aux, leaves, self._params).signature)
+            if difference is not None:
+                raise TraceMismatchError(f"{name}: example {index}: {difference}")
+            totals = gradient_totals([root], [scale], False)
+            eager_value += root.data * scale
+            eager = [e + float(totals.get(p, 0.0)) for e, p in zip(eager, self._params, strict=True)]
+            if grads is not None:
+                row = [float(g[index, c]) for g in grads for c in range(g.shape[1])]
+                for c, (ours, leaf) in enumerate(zip(row, leaves, strict=True)):
+                    _compare(
+                        name, f"gradient of example {index}'s input {c}", ours, float(totals.get(leaf, 0.0))
+                    )
+        _compare(name, "value", value, eager_value)
+        for index, (ours, theirs) in enumerate(zip(compiled, eager, strict=True)):
+            _compare(name, f"gradient of params[{index}]", ours, theirs)
+        return True
+
+
+def _compare(name: str, what: str, compiled: float, eager: float) -> None:
+    if compiled == eager or (math.isnan(compiled) and math.isnan(eager)):
+        return
+    if abs(compiled - eager) <= 1e-9 * max(1.0, abs(compiled), abs(eager)):
+        return
+    raise TraceMismatchError(
+        f"{name}: {what}: compiled {compiled!r}, eager {eager!r} (a constant the trace baked in "
+        "depends on the data)"
+    )
+
+
+def _as_batch(np: Any, where: str, batch: Any, shape: tuple[int, ...]) -> Any:
+    """`batch` as a numpy array of shape (B, *shape), or an error naming the argument and the value."""
+    if isinstance(batch, np.ndarray):
+        array = batch
+    elif isinstance(batch, (str, bytes, Value)) or not isinstance(batch, Sequence):
+        raise TypeError(
+            f"{where} must be a batch: a sequence of per-example arguments or a numpy array whose "
+            f"first axis is the batch, got {type(batch).__name__} {batch!r}"
+        )
+    else:
+        try:
+            array = np.asarray(batch)
+        except ValueError:
+            raise ValueError(
+                f"{where}: the examples have different shapes (ragged rows); every example must "
+                f"have shape {shape}, as when traced"
+            ) from None
+    if array.dtype.kind not in "fiu":
+        if array.dtype.kind == "O" and any(isinstance(x, Value) for x in array.ravel()):
+            raise TypeError(
+                f"{where} holds Values; a compiled function takes numbers (put Values in params=)"
+            )
+        raise TypeError(f"{where} must hold real numbers, got an array of {array.dtype}")
+    if array.ndim == 0 or array.shape[1:] != shape:
+        raise ValueError(
+            f"{where}: traced with examples of shape {shape}, so a batch of B of them has shape "
+            f"{('B', *shape)}, got shape {array.shape}".replace("'B'", "B")
+        )
+    return array
+
+
+# ---- tracing ----------------------------------------------------------------------------
+
+
+def trace_batch(
+    per_example: Callable[..., Any],
+    *example_args: Any,
+    params: Sequence[Value] = (),
+    reduction: str = "mean",
+    has_aux: bool = False,
+    input_grads: bool = True,
+) -> BatchedFunction:
+    """Trace `per_example` once on one example and compile it over a batch, with numpy.
+
+    `example_args` are one example's arguments: numbers or rectangular
+    (nested) lists of numbers; `per_example` receives Values in their place
+    and returns a Value (or `(Value, aux)` with `has_aux=True`) whose graph's
+    shape does not depend on the data. `params` are leaf Values read at every
+    call, whose `.grad` the compiled function adds to; other leaves are
+    constants. The result of a call is the mean (`reduction="mean"`) or sum
+    over the batch; `input_grads=False` skips the per-example gradients (a
+    training step needs only the parameters').
+    """
+    np = _numpy()
+    if not callable(per_example):
+        raise TypeError(f"trace_batch expects a function, got {type(per_example).__name__} {per_example!r}")
+    name = f"trace_batch({getattr(per_example, '__qualname__', type(per_example).__name__)})"
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{name}: unknown reduction {reduction!r} (choose from {', '.join(REDUCTIONS)})")
+    params = _check_params(name, params)
+    if not example_args:
+        raise TypeError(
+            f"{name}: needs one example's arguments (at least one), to trace and to size the batch"
+        )
+    specs: list[Spec] = []
+    shapes: list[tuple[int, ...]] = []
+    for position, arg in enumerate(example_args):
+        where = f"{name}: argument {position}"
+        example = arg.tolist() if isinstance(arg, np.ndarray) else arg
+        flat: list[float] = []
+        specs.append(_flatten(where, example, flat))
+        try:
+            shape = tuple(np.shape(example))
+        except ValueError:
+            shape = ()
+        if math.prod(shape) != len(flat) or (not shape and not isinstance(example, (int, float))):
+            raise ValueError(f"{where} must be a number or a rectangular list of numbers, got {example!r}")
+        shapes.append(shape)
+
+    def retrace(*args: Any) -> tuple[Value, Any, list[Value]]:
+        flat: list[float] = []
+        for position, arg in enumerate(args):
+            _flatten(f"{name}: argument {position}", arg, flat)
+        leaves = [Value(x) for x in flat]
+        with enable_grad():
+            result = per_example(*_rebuild_all(specs, leaves))
+        root, aux = _split_result(name, result, has_aux)
+        return root, aux, leaves
+
+    root, aux, leaves = retrace(*[a.tolist() if isinstance(a, np.ndarray) else a for a in example_args])
+    graph = _Graph(root, aux, leaves, params)
+    argument_leaves = []
+    start = 0
+    for shape in shapes:
+        argument_leaves.append(leaves[start : start + math.prod(shape)])
+        start += math.prod(shape)
+    plan = _Plan(graph, argument_leaves, input_grads)
+    names = _Names()
+    # numpy's C code imports some modules on first use, through the running frame's
+    # builtins: the generated code gets that one builtin, and its source never names it.
+    names.namespace["__builtins__"] = {"__import__": __import__}
+    source = _Generator(plan, names, reduction, input_grads, np).source()
+    code = compile(source, f"<{name}>", "exec")
+    exec(code, names.namespace)  # the source holds only numbers and generated names
+    options = {"has_aux": has_aux, "input_grads": input_grads, "reduction": reduction, "numpy": np}
+    return BatchedFunction(
+        name, names.namespace["_batched"], retrace, shapes, params, graph, plan, source, options
+    )
