@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from autograd import CompiledFunction, Value, no_grad, trace
+from autograd import BatchedFunction, CompiledFunction, Value, no_grad, trace, trace_batch
 
 from .losses import binary_cross_entropy, hinge_loss, l2_penalty, mse_loss, softmax_cross_entropy
 from .module import Module
@@ -80,7 +81,7 @@ def fit(
     seed: int | None = None,
     validation: tuple[Sequence[Sequence[float]], Sequence[Any]] | None = None,
     progress: bool | None = None,
-    compile: bool = False,
+    compile: bool | str = False,
 ) -> History:
     """Train `model` for `epochs` passes over the data and return the History.
 
@@ -91,7 +92,10 @@ def fit(
     chosen from the loss unless given (None: no accuracy). The progress bar
     shows when stderr is a terminal (`progress=None`), always (True) or never (False).
     With `compile=True` each batch's step is traced once (`autograd.trace`) and then
-    runs as generated code, with the same numbers as eager mode.
+    runs as generated code, with the same numbers as eager mode. With `compile="batch"`
+    the loss of one example is traced once (`autograd.trace_batch`) and every batch runs
+    as numpy code over the whole batch: the same numbers up to rounding, for the
+    library's losses (mean over the examples); it needs numpy.
     """
     n = len(inputs)
     if n == 0 or n != len(targets):
@@ -110,7 +114,9 @@ def fit(
         measure = accuracy
     else:
         raise ValueError(f"fit: accuracy must be 'auto', None or a function, got {accuracy!r}")
-    if compile and shuffle:
+    if not (compile is False or compile is True or compile == "batch"):
+        raise ValueError(f"fit: compile must be False, True or 'batch', got {compile!r}")
+    if compile is True and shuffle:
         raise ValueError(
             "fit: compile=True reuses each batch's traced graph every epoch; shuffle=True makes new "
             "batches every epoch (use one or the other)"
@@ -118,6 +124,7 @@ def fit(
     size = batch_size or n
     compiled: dict[int, CompiledFunction] = {}  # by the batch's start
     parameters = model.parameters()
+    batched = _BatchedStep(model, loss, inputs, targets, l2) if compile == "batch" else None
     order = list(range(n))
     rng = random.Random(seed)
     history = History()
@@ -132,6 +139,14 @@ def fit(
         for start in range(0, n, size):
             batch = order[start : start + size]
             batch_targets = [targets[i] for i in batch]
+            if batched is not None:
+                optimizer.zero_grad()
+                value, outputs = batched(batch)
+                optimizer.step()
+                total_loss += value * len(batch)
+                all_outputs.extend(outputs)
+                all_targets.extend(batch_targets)
+                continue
             if compile:
                 if start not in compiled:
                     objective_of = partial(
@@ -194,6 +209,67 @@ def _objective(
     if l2:
         objective = objective + l2_penalty(model.parameters(), l2)
     return objective, outputs
+
+
+# The library's losses that average a per-example term over the batch, so that one
+# example's loss (plus the L2 penalty) averaged over a batch is the batch's objective.
+_PER_EXAMPLE_MEANS = (hinge_loss, binary_cross_entropy, softmax_cross_entropy, mse_loss)
+
+
+class _BatchedStep:
+    """fit(compile="batch"): one example's objective traced once, run over any batch with numpy."""
+
+    def __init__(
+        self, model: Module, loss: Loss, inputs: Sequence[Any], targets: Sequence[Any], l2: float
+    ) -> None:
+        if loss not in _PER_EXAMPLE_MEANS:
+            name = getattr(loss, "__qualname__", repr(loss))
+            raise ValueError(
+                f"fit: compile='batch' works for the library's losses averaged over the examples "
+                f"(hinge_loss, binary_cross_entropy, softmax_cross_entropy, mse_loss), not {name}; "
+                "use compile=True, which traces any loss"
+            )
+        with no_grad():
+            first = model(inputs[0])
+        width = len(first) if isinstance(first, list) else None
+        if loss is softmax_cross_entropy:  # class indices become probability vectors, numbers to trace
+            targets = [_one_hot(t, width or 1) for t in targets]
+        # The loss checks every target now, as it would batch by batch in eager mode.
+        with no_grad():
+            loss([[0.0] * width if width else 0.0 for _ in targets], list(targets))
+        np = importlib.import_module("numpy")  # trace_batch below has said so if it is missing
+        parameters = model.parameters()
+
+        def objective(x: list[Value], target: Any) -> tuple[Value, Any]:
+            output = model(x)
+            value = loss([output], [target])
+            if l2:
+                value = value + l2_penalty(parameters, l2)
+            return value, output
+
+        self.step: BatchedFunction = trace_batch(
+            objective, list(inputs[0]), targets[0], params=parameters, has_aux=True, input_grads=False
+        )
+        try:
+            self.inputs = np.asarray(inputs, dtype=np.float64)
+            self.targets = np.asarray(targets, dtype=np.float64)
+        except ValueError:
+            raise ValueError(
+                "fit: compile='batch' needs inputs of one length and targets of one shape"
+            ) from None
+        self.stack = np.stack
+
+    def __call__(self, batch: list[int]) -> tuple[float, list[Any]]:
+        """The batch's objective (gradients added into .grad) and its outputs' numbers, example by example."""
+        (value, outputs), _ = self.step(self.inputs[batch], self.targets[batch])
+        rows = outputs.tolist() if not isinstance(outputs, list) else self.stack(outputs, 1).tolist()
+        return value, rows
+
+
+def _one_hot(target: Any, classes: int) -> Any:
+    if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < classes:
+        return [1.0 if c == target else 0.0 for c in range(classes)]
+    return target  # a probability vector, or something the loss rejects with its own message
 
 
 def _detached(outputs: list[Any]) -> list[Any]:
