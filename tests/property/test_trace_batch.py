@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,7 @@ def test_random_graphs_over_a_batch_equal_eager_mode(
         assert close(p.grad, theirs, scale)
 
 
-LOSSES = {
+LOSSES: dict[str, Callable[[Any, Any], Value]] = {
     "hinge": hinge_loss,
     "mse": mse_loss,
     "binary_cross_entropy": binary_cross_entropy,
