@@ -610,7 +610,7 @@ def _generate(graph: _Graph, names: _Names) -> str:
             continue
         locals_ = _local_expressions(v, [ref(p) for p in parents], var[v], names, math_ns, emit)
         for i in targets:
-            sums.add(parents[i], _times(upstream, locals_[i]))
+            sums.add(parents[i], _times_unless_zero(upstream, locals_[i]))
 
     sums.write_params(graph.params, names)
     gradients = [(sums.total(v) if v in graph.index else None) or "0.0" for v in graph.inputs]
@@ -704,6 +704,21 @@ def _times(upstream: str, local: str) -> str:
     if local == "(-1.0)":
         return f"-{upstream}"
     return f"{upstream} * {local}"
+
+
+def _times_unless_zero(upstream: str, local: str) -> str:
+    """upstream * local, and 0 where upstream is 0, as backward() skips a node whose gradient is 0.
+
+    Only a local gradient that can be infinite or nan needs the test (0 * inf
+    is nan): a number in the source is finite, and so is a factor of 1.
+    """
+    if _is_simple(upstream) and not upstream.isidentifier():
+        if float(upstream.strip("()")) == 0.0:
+            return "0.0"
+        return _times(upstream, local)
+    if local in ("1.0", "(-1.0)") or (_is_simple(local) and not local.isidentifier()):
+        return _times(upstream, local)
+    return f"({upstream} * {local} if {upstream} else 0.0)"
 
 
 def _local_expressions(

@@ -425,3 +425,15 @@ def test_repr_counts_nodes_and_params() -> None:
     assert (
         repr(fn) == "<compiled trace(test_repr_counts_nodes_and_params.<locals>.<lambda>): 4 nodes, 1 params>"
     )
+
+
+def test_compiled_gradients_pass_zero_on_like_backward() -> None:
+    # backward() skips a node whose gradient is exactly 0, so 0 * inf (sqrt at 0) gives 0, not nan
+    fn = trace(lambda x: x.sqrt() * 0.0 + x, 0.0)
+    assert fn(0.0) == (0.0, (1.0,))
+    x = Value(0.0)
+    (x.sqrt() * 0.0 + x).backward()
+    assert x.grad == 1.0
+    assert fn.check(0.0)
+    assert " if " in fn.source  # the test is there, only where a local gradient can be infinite
+    assert " if " not in trace(lambda x: x * 3.0 + x * x, 1.0).source
