@@ -1,11 +1,13 @@
-"""nn benchmark: one step of micrograd's moons demo, three ways, and the whole demo.
+"""nn benchmark: one step of micrograd's moons demo, every way chainrule runs it, and the whole demo.
 
 The step is forward over all 100 points, hinge loss + 1e-4 L2, backward and
-the SGD update, for MLP(2, [16, 16, 1]). It is timed for chainrule, for
-micrograd 0.1.0 (in the same run) and for the same step written by hand with
-plain Python floats (the floor: no graph at all), all from the same initial
-weights; every repeat is the demo's first step (the update runs with learning
-rate 0). The whole 100-step demo is timed for chainrule's `fit` and for the
+the SGD update, for MLP(2, [16, 16, 1]). It is timed for chainrule (eager,
+traced with `autograd.trace`, and one example traced with `autograd.trace_batch`
+and run over the batch with numpy), for micrograd 0.1.0 (in the same run) and
+for the same step written by hand with plain Python floats (the floor: no
+graph at all), all from the same initial weights; every repeat is the demo's
+first step (the update runs with learning rate 0). The whole 100-step demo is
+timed for chainrule's `fit` (eager, compile=True, compile="batch") and for the
 hand-written floats, whose backward skips the points the hinge ignores (as
 trained points are, the later steps get cheaper). Medians; Python's garbage
 collector stays on, as it is for users.
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from bench import median_times, write_section  # the engine benchmark, beside this file
 
-from autograd import Value, trace
+from autograd import Value, trace, trace_batch
 from nn import MLP, SGD, LinearDecay, fit, hinge_loss, l2_penalty, make_moons, signs
 
 SIZES = [2, 16, 16, 1]
@@ -91,8 +93,38 @@ def compiled_step(lr: float = 0.0) -> Callable[[], float]:
     return step
 
 
-def chainrule_demo(compile: bool = False) -> float:
-    """The whole demo with `fit` (compiled or eager): 100 steps, lr 1.0 - 0.9 k / 100; the final accuracy."""
+def batched_step(lr: float = 0.0) -> tuple[Callable[[], float], float]:
+    """chainrule_step with one example's objective traced once by `autograd.trace_batch`.
+
+    Each call runs numpy code over the whole batch (a matrix product per
+    layer). Returns the step and the milliseconds the trace took.
+    """
+    import numpy as np
+
+    inputs, labels = moons()
+    model = MLP(2, SIZES[1:], seed=1)
+    parameters = model.parameters()
+    optimizer = SGD(parameters, lr=lr)
+
+    def objective(x: list[Value], label: Value) -> Value:
+        return hinge_loss([model(x)], [label]) + l2_penalty(parameters, ALPHA)
+
+    start = time.perf_counter()
+    compiled = trace_batch(objective, inputs[0], labels[0], params=parameters, input_grads=False)
+    trace_ms = (time.perf_counter() - start) * 1e3
+    points, signs_ = np.array(inputs), np.array(labels)
+
+    def step() -> float:
+        optimizer.zero_grad()
+        value, _ = compiled(points, signs_)
+        optimizer.step()
+        return float(value)
+
+    return step, trace_ms
+
+
+def chainrule_demo(compile: bool | str = False) -> float:
+    """The whole demo with `fit` (any `compile=`): 100 steps, lr 1.0 - 0.9 k / 100; the final accuracy."""
     inputs, labels = moons()
     model = MLP(2, SIZES[1:], seed=1)
     optimizer = SGD(model.parameters(), lr=LinearDecay(1.0, 0.1, 100))
@@ -231,9 +263,11 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
     start = time.perf_counter()
     compiled = compiled_step()
     tracing = time.perf_counter() - start
+    batched, batch_tracing_ms = batched_step()
     runs: dict[str, Callable[[], object]] = {
         "eager": chainrule_step(),
         "compiled": compiled,
+        "batched": batched,
         "fused": chainrule_step(fused=True),
         "floats": float_step(),
     }
@@ -268,6 +302,12 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
         ),
         ("tracing that step once", tracing * 1e3, "paid once, before the first step"),
         (
+            "demo step, chainrule batched (autograd.trace_batch, numpy)",
+            median["batched"],
+            against(median["batched"]),
+        ),
+        ("tracing one example for it", batch_tracing_ms, "paid once, before the first step"),
+        (
             "demo step, chainrule with fused dot+relu",
             median["fused"],
             f"{median['fused'] / median['eager']:.2f}x the unfused time",
@@ -278,11 +318,12 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
         table.append(("demo step, micrograd 0.1.0", median["micrograd"], "its demo notebook's code"))
 
     # The whole demo: fit() eager and compiled, and the same 100 steps by hand in floats, in turns.
-    demos: dict[str, list[float]] = {"eager": [], "compiled": [], "floats": []}
+    demos: dict[str, list[float]] = {"eager": [], "compiled": [], "batched": [], "floats": []}
     accuracies: dict[str, float] = {}
     whole: dict[str, Callable[[], float]] = {
         "eager": chainrule_demo,
         "compiled": lambda: chainrule_demo(compile=True),
+        "batched": lambda: chainrule_demo(compile="batch"),
         "floats": float_demo,
     }
     for _ in range(1 if quick else 3):
@@ -291,7 +332,11 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
             accuracies[name] = demo()
             demos[name].append(time.perf_counter() - start)
     seconds = {name: statistics.median(ts) for name, ts in demos.items()}
-    for name, label in (("eager", "fit()"), ("compiled", "fit(compile=True)")):
+    for name, label in (
+        ("eager", "fit()"),
+        ("compiled", "fit(compile=True)"),
+        ("batched", 'fit(compile="batch")'),
+    ):
         table.append(
             (
                 f"whole demo, 100 steps with {label}",
@@ -317,7 +362,10 @@ def _verdict(met: bool) -> str:
 def format_table(table: list[tuple[str, float, str]]) -> str:
     """The rows as a Markdown table."""
     lines = ["| workload | ms | comparison |", "|---|---:|---|"]
-    lines += [f"| {name} | {ms:.1f} | {note} |" for name, ms, note in table]
+    lines += [
+        f"| {name} | {ms:.1f} | {note} |" if ms >= 1 else f"| {name} | {ms:.3f} | {note} |"
+        for name, ms, note in table
+    ]
     return "\n".join(lines)
 
 
