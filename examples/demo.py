@@ -44,9 +44,10 @@ def train_moons(seed: int = MOONS_SEED) -> tuple[MLP, History, list[list[float]]
     targets = signs(labels)
     model = MLP(2, [16, 16, 1], seed=seed)
     optimizer = SGD(model.parameters(), lr=LinearDecay(1.0, 0.1, 100))  # 1.0 - 0.9 k / 100
-    # compile=True traces the step once and runs it as generated code: the same numbers, faster.
+    # compile="batch" traces one point's loss once and runs every step as numpy code over all
+    # 100 points (a matrix product per layer): eager mode's numbers up to rounding, much faster.
     history = fit(
-        model, inputs, targets, loss=hinge_loss, optimizer=optimizer, epochs=100, l2=1e-4, compile=True
+        model, inputs, targets, loss=hinge_loss, optimizer=optimizer, epochs=100, l2=1e-4, compile="batch"
     )
     return model, history, inputs, targets
 
@@ -62,7 +63,7 @@ def moons(out: Path) -> None:
     model, history, inputs, targets = train_moons()
     seconds = time.perf_counter() - start
     size = len(model.parameters())
-    print(f"moons: MLP(2, [16, 16, 1]), {size} parameters, 100 traced steps in {seconds:.2f} s")
+    print(f"moons: MLP(2, [16, 16, 1]), {size} parameters, 100 steps over the batch in {seconds:.2f} s")
     for k in (0, 24, 49, 74, 99):
         print(f"  step {k:3d}  loss {history.loss[k]:.4f}  accuracy {history.accuracy[k]:.0%}")
 
