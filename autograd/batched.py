@@ -45,10 +45,7 @@ from typing import Any
 
 from .compiler import (
     _BUILTIN,
-    _FORWARDS,
     _INFIX,
-    _TERMS,
-    CompileError,
     Spec,
     TraceMismatchError,
     _aux_result,
@@ -57,6 +54,7 @@ from .compiler import (
     _check_sum,
     _dot_terms,
     _emit_forward,
+    _emit_sum,
     _exponent,
     _first_difference,
     _flatten,
@@ -68,6 +66,7 @@ from .compiler import (
     _Names,
     _OpFailedError,
     _rebuild_all,
+    _registered_forward,
     _rule_of,
     _split_result,
     _Sym,
@@ -546,26 +545,15 @@ class _Generator:
         kind = _BUILTIN.get(_rule_of(v))
         args = self.operands(v)
         if kind is None:
-            forward = _FORWARDS.get(v._local_grad)
-            if forward is None:
-                raise CompileError(
-                    f"trace_batch: op {v.op!r} has no forward the compiler knows; if it is a primitive, "
-                    "call autograd.register_forward(local_grad, forward) with the rule and the function "
-                    "on floats given to primitive()"
-                )
+            forward = _registered_forward(v, "trace_batch")
             self.emit(f"    {out} = {self.fn(_rows_forward)}(_B, {self.fn(forward)}, {', '.join(args)})")
         elif kind == "sum":
             _check_sum(v)
-            self.emit_sum(out, args)
+            _emit_sum(out, args, self.emit)
         elif kind in _DOTS:
-            self.emit_sum(out, _dot_terms(v, kind, args, self.names))
+            _emit_sum(out, _dot_terms(v, kind, args, self.names), self.emit)
         else:
             self.emit(f"    {out} = {self.elementwise(kind, v, args)}")
-
-    def emit_sum(self, out: str, terms: list[str]) -> None:
-        self.emit(f"    {out} = {' + '.join(terms[:_TERMS])}")
-        for start in range(_TERMS, len(terms), _TERMS):
-            self.emit(f"    {out} = {out} + {' + '.join(terms[start : start + _TERMS])}")
 
     def elementwise(self, kind: str, v: Value, args: list[str]) -> str:
         """The numpy expression of an elementwise op on arrays (or on a block's matrices)."""

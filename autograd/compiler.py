@@ -655,9 +655,7 @@ class _GradientSums:
             self._known[v] = terms[0]
         else:
             self._known[v] = own = f"g{self._index[v]}"
-            self._emit(f"    {own} = {' + '.join(terms[:_TERMS])}")
-            for start in range(_TERMS, len(terms), _TERMS):
-                self._emit(f"    {own} = {own} + {' + '.join(terms[start : start + _TERMS])}")
+            _emit_sum(own, terms, self._emit)
         return self._known[v]
 
     def write_params(self, params: list[Value], names: _Names) -> None:
@@ -673,6 +671,13 @@ class _GradientSums:
 
 _CHUNK = 1000  # items per list display, so huge sums compile with a small stack
 _TERMS = 100  # terms per gradient sum, so the compiler's recursion stays shallow
+
+
+def _emit_sum(out: str, terms: list[str], emit: Callable[[str], None]) -> None:
+    """`out = t1 + t2 + ...`, left to right, in lines of at most _TERMS terms."""
+    emit(f"    {out} = {' + '.join(terms[:_TERMS])}")
+    for start in range(_TERMS, len(terms), _TERMS):
+        emit(f"    {out} = {out} + {' + '.join(terms[start : start + _TERMS])}")
 
 
 def _list_source(items: list[str], names: _Names, emit: Callable[[str], None]) -> str:
@@ -759,13 +764,7 @@ def _emit_forward(v: Value, k: int, args: list[str], names: _Names, emit: Callab
     kind = _BUILTIN.get(_rule_of(v))
     out = f"v{k}"
     if kind is None:
-        forward = _FORWARDS.get(v._local_grad)
-        if forward is None:
-            raise CompileError(
-                f"trace: op {v.op!r} has no forward the compiler knows; if it is a primitive, "
-                "call autograd.register_forward(local_grad, forward) with the rule and the function "
-                "on floats given to primitive()"
-            )
+        forward = _registered_forward(v, "trace")
         emit(f"    {out} = {names.bind(float)}({names.bind(forward)}({', '.join(args)}))")
         return
     a = args[0] if args else ""
@@ -801,6 +800,18 @@ def _emit_forward(v: Value, k: int, args: list[str], names: _Names, emit: Callab
     else:  # the four kinds of dot
         terms = _list_source(_dot_terms(v, kind, args, names), names, emit)
         emit(f"    {out} = {names.bind(math.fsum)}({terms})")
+
+
+def _registered_forward(v: Value, compiler: str) -> Callable[..., float]:
+    """The forward on floats of a `primitive` op, as register_forward gave it."""
+    forward = _FORWARDS.get(v._local_grad)
+    if forward is None:
+        raise CompileError(
+            f"{compiler}: op {v.op!r} has no forward the compiler knows; if it is a primitive, "
+            "call autograd.register_forward(local_grad, forward) with the rule and the function "
+            "on floats given to primitive()"
+        )
+    return forward
 
 
 _INFIX = {"+": "+", "-": "-", "*": "*", "/": "/"}
