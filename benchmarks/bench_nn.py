@@ -285,7 +285,7 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
     def against(ms: float) -> str:
         slower = ms / median["floats"]
         note = (
-            f"{slower:.1f}x plain floats (floor {FLOOR_VS_FLOATS:g}x: {_verdict(slower <= FLOOR_VS_FLOATS)})"
+            f"{slower:.2g}x plain floats (floor {FLOOR_VS_FLOATS:g}x: {_verdict(slower <= FLOOR_VS_FLOATS)})"
         )
         if micrograd:
             faster = median["micrograd"] / ms
