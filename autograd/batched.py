@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from collections.abc import Callable, Sequence
 from functools import cache, partial
 from types import SimpleNamespace
@@ -72,6 +73,7 @@ from .compiler import (
     _Sym,
     _SymMath,
     _times,
+    _times_unless_zero,
 )
 from .engine import FLOAT_MATH, Value, enable_grad, gradient_totals
 
@@ -457,6 +459,8 @@ class _Generator:
         self.sums = _GradientSums(self.graph.index, self.emit)
         self.float_math = _SymMath(names)
         self.array_math = _SymMath(names, numpy_math(), _INLINE_NUMPY)
+        bounded = ("step", "sign", "sigmoid", "tanh", "sin", "cos")
+        self.bounded = {names.bind(getattr(numpy_math(), name)) for name in bounded}
 
     def emit(self, line: str) -> None:
         self.lines.append(line)
@@ -675,7 +679,7 @@ class _Generator:
                     v, parent_refs, self.ref(v), self.names, self.float_math, self.emit
                 )
                 for i in targets:
-                    self.sums.add(parents[i], _times(upstream, locals_[i]))
+                    self.sums.add(parents[i], _times_unless_zero(upstream, locals_[i]))
         self.sums.write_params(graph.params, self.names)
 
     def send(self, v: Value, term: str) -> None:
@@ -694,6 +698,18 @@ class _Generator:
         self.emit(f"    {name} = {self.fn(float)}({expression})")
         return name
 
+    def times(self, upstream: str, local: str) -> str:
+        """upstream * local on arrays, and 0 where upstream is 0: backward() skips a node whose gradient is 0.
+
+        As in `trace`, only a local gradient that is an expression can be infinite
+        where the data is finite (sqrt's at 0; 0 * inf is nan); a call of a
+        bounded function (relu's m.step(a)) cannot.
+        """
+        call = re.fullmatch(r"(_k\d+)\([^()]*\)", local)
+        if _is_simple(local) or (call is not None and call.group(1) in self.bounded):
+            return _times(upstream, local)
+        return f"{self.fn(self.np.where)}({upstream} == 0.0, 0.0, {upstream} * {local})"
+
     def at_run_time(self, rule: str, out: str, parents: list[str]) -> str:
         return f"{self.fn(_rows_rule)}(_B, {rule}, {out}, {', '.join(parents)})"
 
@@ -710,7 +726,7 @@ class _Generator:
             v, parent_refs, self.ref(v), self.names, self.array_math, self.emit, self.at_run_time
         )
         for i in targets:
-            self.send(parents[i], _times(upstream, locals_[i]))
+            self.send(parents[i], self.times(upstream, locals_[i]))
 
     def block_gradient(self, block: _Block) -> str | None:
         """The block's gradient matrix, from the matrices and columns sent to it; None if nothing came."""
@@ -781,7 +797,7 @@ class _Generator:
             block.members[0], texts, block.name, self.names, self.array_math, self.emit, self.at_run_time
         )
         for position, (kind, operand) in enumerate(block.patterns):
-            term = _times(gradient, locals_[position])
+            term = self.times(gradient, locals_[position])
             if kind == "block":
                 if any(m in wanted for m in operand.members):
                     operand.matrix_terms.append(term)

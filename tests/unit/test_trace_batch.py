@@ -335,6 +335,15 @@ def test_numbers_that_python_floats_let_through_come_through() -> None:
     assert value == 1.0
 
 
+def test_a_node_whose_gradient_is_zero_passes_nothing_on_as_in_eager_mode() -> None:
+    # relu sends 0 back at x = 0, and sqrt's local gradient there is inf: backward() skips the
+    # node rather than make 0 * inf = nan, and so does the compiled code, example by example
+    f = lambda x: (x.sqrt() - 1.0).relu()  # noqa: E731
+    value, (dx,) = trace_batch(f, 1.0)([0.0, 4.0])
+    assert value == 0.5 and dx.tolist() == [0.0, 0.125]
+    assert eager(f, [[0.0, 4.0]])[1] == [[0.0], [0.125]]
+
+
 def test_a_failure_the_eager_function_does_not_have_is_a_mismatch() -> None:
     def f(x: Value) -> Value:
         return x.log() if x.data > 0 else x * 2.0
