@@ -144,7 +144,7 @@ class Value:
     # ---- arithmetic --------------------------------------------------------
 
     # A plain number operand is folded into the node (its rule keeps it, see
-    # `_with_constant`) rather than made a leaf: x * 2 has the one parent x.
+    # `_FoldedRules`) rather than made a leaf: x * 2 has the one parent x.
 
     def __add__(self, other: Operand) -> Value:
         if type(other) is float:
@@ -156,14 +156,14 @@ class Value:
             if number is None:
                 return NotImplemented
             c = number
-        rule = _ADD_RIGHT.get(c) or _with_constant(_ADD_RIGHT, _constant_on_right, _add_grad, c)
+        rule = _ADD_RIGHT[c]
         return _node(self.data + c, (self,), "+", rule)
 
     def __radd__(self, other: Number) -> Value:
         c = other if type(other) is float else _number(other)
         if c is None:
             return NotImplemented
-        rule = _ADD_LEFT.get(c) or _with_constant(_ADD_LEFT, _constant_on_left, _add_grad, c)
+        rule = _ADD_LEFT[c]
         return _node(c + self.data, (self,), "+", rule)
 
     def __sub__(self, other: Operand) -> Value:
@@ -176,14 +176,14 @@ class Value:
             if number is None:
                 return NotImplemented
             c = number
-        rule = _SUB_RIGHT.get(c) or _with_constant(_SUB_RIGHT, _constant_on_right, _sub_grad, c)
+        rule = _SUB_RIGHT[c]
         return _node(self.data - c, (self,), "-", rule)
 
     def __rsub__(self, other: Number) -> Value:
         c = other if type(other) is float else _number(other)
         if c is None:
             return NotImplemented
-        rule = _SUB_LEFT.get(c) or _with_constant(_SUB_LEFT, _constant_on_left, _sub_grad, c)
+        rule = _SUB_LEFT[c]
         return _node(c - self.data, (self,), "-", rule)
 
     def __mul__(self, other: Operand) -> Value:
@@ -196,14 +196,14 @@ class Value:
             if number is None:
                 return NotImplemented
             c = number
-        rule = _MUL_RIGHT.get(c) or _with_constant(_MUL_RIGHT, _constant_on_right, _mul_grad, c)
+        rule = _MUL_RIGHT[c]
         return _node(self.data * c, (self,), "*", rule)
 
     def __rmul__(self, other: Number) -> Value:
         c = other if type(other) is float else _number(other)
         if c is None:
             return NotImplemented
-        rule = _MUL_LEFT.get(c) or _with_constant(_MUL_LEFT, _constant_on_left, _mul_grad, c)
+        rule = _MUL_LEFT[c]
         return _node(c * self.data, (self,), "*", rule)
 
     def __truediv__(self, other: Operand) -> Value:
@@ -220,7 +220,7 @@ class Value:
             c = number
         if c == 0.0:
             raise ZeroDivisionError(f"division by zero: {self.data!r} / {c!r} (op '/')")
-        rule = _DIV_RIGHT.get(c) or _with_constant(_DIV_RIGHT, _constant_on_right, _div_grad, c)
+        rule = _DIV_RIGHT[c]
         return _node(self.data / c, (self,), "/", rule)
 
     def __rtruediv__(self, other: Number) -> Value:
@@ -229,7 +229,7 @@ class Value:
             return NotImplemented
         if self.data == 0.0:
             raise ZeroDivisionError(f"division by zero: {c!r} / {self.data!r} (op '/')")
-        rule = _DIV_LEFT.get(c) or _with_constant(_DIV_LEFT, _constant_on_left, _div_grad, c)
+        rule = _DIV_LEFT[c]
         return _node(c / self.data, (self,), "/", rule)
 
     def __neg__(self) -> Value:
@@ -598,23 +598,30 @@ VALUE_MATH: Any = _ValueMath
 
 _CONSTANT_SIDES = (_constant_on_left, _constant_on_right)
 _MAX_KEPT = 4096
-_ADD_LEFT: dict[float, LocalGrad] = {}
-_ADD_RIGHT: dict[float, LocalGrad] = {}
-_SUB_LEFT: dict[float, LocalGrad] = {}
-_SUB_RIGHT: dict[float, LocalGrad] = {}
-_MUL_LEFT: dict[float, LocalGrad] = {}
-_MUL_RIGHT: dict[float, LocalGrad] = {}
-_DIV_LEFT: dict[float, LocalGrad] = {}
-_DIV_RIGHT: dict[float, LocalGrad] = {}
 
 
-def _with_constant(
-    kept: dict[float, LocalGrad], side: Callable[..., Any], rule: LocalGrad, c: float
-) -> LocalGrad:
-    folded = partial(side, rule, c)
-    if c != 0.0 and c == c and len(kept) < _MAX_KEPT:
-        kept[c] = folded
-    return folded
+class _FoldedRules(dict[float, LocalGrad]):
+    """The rules of one op with a number on one side, by number: made on first use, then kept."""
+
+    def __init__(self, side: Callable[..., Any], rule: LocalGrad) -> None:
+        super().__init__()
+        self.side, self.rule = side, rule
+
+    def __missing__(self, c: float) -> LocalGrad:
+        folded = partial(self.side, self.rule, c)
+        if c != 0.0 and c == c and len(self) < _MAX_KEPT:
+            self[c] = folded
+        return folded
+
+
+_ADD_LEFT = _FoldedRules(_constant_on_left, _add_grad)
+_ADD_RIGHT = _FoldedRules(_constant_on_right, _add_grad)
+_SUB_LEFT = _FoldedRules(_constant_on_left, _sub_grad)
+_SUB_RIGHT = _FoldedRules(_constant_on_right, _sub_grad)
+_MUL_LEFT = _FoldedRules(_constant_on_left, _mul_grad)
+_MUL_RIGHT = _FoldedRules(_constant_on_right, _mul_grad)
+_DIV_LEFT = _FoldedRules(_constant_on_left, _div_grad)
+_DIV_RIGHT = _FoldedRules(_constant_on_right, _div_grad)
 
 
 def _number(x: object) -> float | None:
