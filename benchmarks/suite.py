@@ -150,15 +150,20 @@ def torch_scalar_moons_step() -> Callable[[], float]:
             scores.append(act[0])
         losses = [(1 + -y * s).relu() for y, s in zip(labels, scores, strict=True)]
         loss = sum(losses) * (1.0 / len(losses)) + bench_nn.ALPHA * sum(p * p for p in parameters)
-        for p in parameters:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for p in parameters:
-                p -= 0.0 * p.grad
-        return float(loss.detach())
+        return _backward_and_update(loss, parameters)
 
     return step
+
+
+def _backward_and_update(loss: Any, parameters: list[Any]) -> float:
+    """zero_grad, backward and the SGD update at learning rate 0 (every repeat is the first step)."""
+    for p in parameters:
+        p.grad = None
+    loss.backward()
+    with torch.no_grad():
+        for p in parameters:
+            p -= 0.0 * p.grad
+    return float(loss.detach())
 
 
 def torch_vector_moons_step() -> Callable[[], float]:
@@ -177,13 +182,7 @@ def torch_vector_moons_step() -> Callable[[], float]:
         hidden = torch.relu(torch.relu(x @ w1 + b1) @ w2 + b2)
         scores = (hidden @ w3 + b3).squeeze(1)
         loss = torch.relu(1 - y * scores).mean() + bench_nn.ALPHA * sum((p * p).sum() for p in parameters)
-        for p in parameters:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for p in parameters:
-                p -= 0.0 * p.grad
-        return float(loss.detach())
+        return _backward_and_update(loss, parameters)
 
     return step
 
