@@ -23,9 +23,9 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
-from itertools import count
+from itertools import chain, count
 from numbers import Real
-from operator import attrgetter, mul
+from operator import add, attrgetter, mul
 from typing import Any, Union, cast
 
 from .anomaly import AnomalyError, check_new_node, gradient_error, is_anomaly_enabled, is_finite, total_error
@@ -722,8 +722,9 @@ def dots(
 ) -> list[Value]:
     """`dot(ws, xs, b)` for every row of weights `ws` (and its bias `b`) over the same inputs: a layer.
 
-    The nodes are exactly those of `dot`, one per row; the inputs are checked
-    and read once for all rows, which is most of a neuron's forward.
+    The nodes are exactly those of `dot`, one per row. When every weight and
+    bias is a Value, the layer is checked and multiplied out in a few passes
+    in C rather than row by row, which is most of a network's forward pass.
     """
     if biases is None:
         biases = [None] * len(rows)
@@ -732,7 +733,7 @@ def dots(
     input_types = set(map(type, xs))
     if input_types <= _VALUE_TYPE:
         inputs = cast("tuple[Value, ...]", tuple(xs))
-        known: Sequence[float] = list(map(_data, inputs))
+        known: tuple[float, ...] = tuple([x.data for x in inputs])
         rule: LocalGrad = _dot_bias_grad
     elif input_types <= _NUMBER_TYPES:
         inputs = ()
@@ -741,14 +742,33 @@ def dots(
     else:
         return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
     n = len(known)
-    out = []
-    for ws, b in zip(rows, biases, strict=True):
-        if type(b) is not Value or len(ws) != n or not set(map(type, ws)) <= _VALUE_TYPE:
-            out.append(dot(ws, xs, b))  # no bias, numbers among the weights, or an error to report
-            continue
-        terms = list(map(mul, map(_data, ws), known))
-        terms.append(b.data)
-        out.append(_node(math.fsum(terms), (*ws, *inputs, b), "dot", rule))  # type: ignore[arg-type]
+    if not (
+        n
+        and set(map(type, biases)) <= _VALUE_TYPE
+        and set(map(len, rows)) == {n}
+        and set(map(type, chain.from_iterable(rows))) <= _VALUE_TYPE
+    ):
+        # No inputs, a row without a bias, numbers among the weights, or an error to report.
+        return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+    layer = cast("Sequence[Sequence[Value]]", rows)
+    bs = cast("Sequence[Value]", biases)
+    weights = [w.data for w in chain.from_iterable(layer)]
+    products = map(mul, weights, known * len(layer))
+    row_terms = zip(*[products] * n, strict=True)  # n products at a time: one row's terms
+    sums = map(math.fsum, map(add, row_terms, zip([b.data for b in bs])))
+    if _no_grad_blocks or _anomaly_blocks:
+        return [_node(s, (*ws, *inputs, b), "dot", rule) for s, ws, b in zip(sums, layer, bs, strict=True)]
+    out: list[Value] = []
+    emit = out.append
+    for s, ws, b in zip(sums, layer, bs, strict=True):
+        node = _new(Value)  # _node's work, inline: one node per neuron
+        node.data = s
+        node.grad = 0.0
+        node.label = ""
+        node._parents = (*ws, *inputs, b)
+        node._op = "dot"
+        node._local_grad = rule
+        emit(node)
     return out
 
 

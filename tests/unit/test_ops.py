@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from autograd import Value, dot, dots
+from autograd import AnomalyError, Value, detect_anomaly, dot, dots, no_grad
 
 
 def grads_of(f, *xs: float) -> tuple[float, list[float]]:
@@ -196,6 +196,26 @@ def test_dots_makes_the_nodes_dot_makes(inputs: str) -> None:
             assert _same_node(a, b)
     no_bias = dots(rows, xs)
     assert [v.data for v in no_bias] == [dot(ws, xs).data for ws in rows]
+
+
+@pytest.mark.parametrize("inputs", ["values", "numbers"])
+def test_dots_of_a_layer_of_values_makes_the_nodes_dot_makes(inputs: str) -> None:
+    # Every weight and bias a Value: the layer is multiplied out in one pass, same nodes as dot.
+    xs: list[Any] = [Value(0.3), Value(-1.7), Value(2.5)] if inputs == "values" else [0.3, -1.7, 2]
+    rows = [[Value(0.1 * (i + j) - 0.4) for j in range(3)] for i in range(4)]
+    biases = [Value(0.5), Value(1e16), Value(-0.25), Value(-1e16)]  # exactly rounded sums, like dot's
+    got = dots(rows, xs, biases)
+    expected = [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+    if inputs == "values":
+        assert all(_same_node(a, b) for a, b in zip(got, expected, strict=True))
+    else:  # each dot has its own constants; the layer shares one tuple of them
+        assert [(a.data, a.op, a.parents, a.local_grads()) for a in got] == [
+            (b.data, b.op, b.parents, b.local_grads()) for b in expected
+        ]
+    with no_grad():
+        assert [(v.data, v.is_leaf) for v in dots(rows, xs, biases)] == [(v.data, True) for v in expected]
+    with detect_anomaly(), pytest.raises(AnomalyError, match="dot"):
+        dots([[Value(0.0), Value(0.0), Value(1e308)]], xs, [Value(0.0)])  # 2.5e308 overflows
 
 
 def test_dots_checks_like_dot() -> None:
