@@ -967,9 +967,29 @@ def _backward_floats(root: Value, seed: float) -> None:
             a.grad += upstream * local_a
             b.grad += upstream * local_b
         else:
-            local = node._local_grad(m, node.data, *map(_data, parents))  # type: ignore[misc]
-            for parent, local_p in zip(parents, local, strict=True):
-                parent.grad += upstream * local_p
+            # dot's rules, inline: the hot node of every network. The same terms added in the
+            # same order as the rule's, without building the tuple of local gradients.
+            rule = node._local_grad
+            if rule is _dot_bias_grad or rule is _dot_grad:
+                half = n // 2  # parents are w_1..w_h, x_1..x_h (and b)
+                ws, xs = parents[:half], parents[half : 2 * half]
+                for w, x in zip(ws, xs, strict=True):
+                    w.grad += upstream * x.data  # d(w.x)/dw_i = x_i
+                for w, x in zip(ws, xs, strict=True):
+                    x.grad += upstream * w.data  # d(w.x)/dx_i = w_i
+                if n & 1:
+                    parents[-1].grad += upstream  # d(w.x + b)/db = 1
+            elif type(rule) is partial and (
+                rule.func is _dot_const_bias_grad or rule.func is _dot_const_grad
+            ):
+                for w, c in zip(parents, rule.args[0], strict=False):  # constant inputs; b is left over
+                    w.grad += upstream * c
+                if rule.func is _dot_const_bias_grad:
+                    parents[-1].grad += upstream
+            else:
+                local = rule(m, node.data, *map(_data, parents))  # type: ignore[misc]
+                for parent, local_p in zip(parents, local, strict=True):
+                    parent.grad += upstream * local_p
 
 
 def _backward_general(root: Value, seed: float | Value, create_graph: bool) -> None:
