@@ -960,10 +960,11 @@ def _backward_floats(root: Value, seed: float) -> None:
         n = len(parents)
         if n == 1:
             a = parents[0]
-            if node._local_grad is _relu_grad:  # relu's rule, inline: upstream * (1 if a > 0 else 0)
+            rule = node._local_grad
+            if rule is _relu_grad:  # relu's rule, inline: upstream * (1 if a > 0 else 0)
                 a.grad += upstream if a.data > 0.0 else upstream * 0.0
             else:
-                a.grad += upstream * node._local_grad(m, node.data, a.data)[0]  # type: ignore[misc]
+                a.grad += upstream * rule(m, node.data, a.data)[0]  # type: ignore[misc]
         elif n == 2:
             a, b = parents
             local_a, local_b = node._local_grad(m, node.data, a.data, b.data)  # type: ignore[misc]
