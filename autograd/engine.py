@@ -12,6 +12,10 @@ own), so a node never refers to itself and a graph is freed by reference
 counting. Rules are written with a math namespace `m` and ordinary arithmetic,
 so the same expression computes float gradients (`m` is `FLOAT_MATH`) and
 gradient graphs for higher-order derivatives (`m` is `VALUE_MATH`).
+
+The float `backward()` writes out the rules of `dot` and `relu` in place, the
+nodes every network is made of: the same products added in the same order, so
+the property tests can hold it to the rules (the general path) bit for bit.
 """
 
 from __future__ import annotations
