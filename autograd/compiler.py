@@ -41,7 +41,16 @@ from itertools import count
 from numbers import Real
 from typing import Any
 
-from .engine import FLOAT_MATH, LocalGrad, Value, dot, enable_grad, gradient_totals, topological_order
+from ._sums import exact_sum as _exact_sum
+from .engine import (
+    FLOAT_MATH,
+    LocalGrad,
+    Value,
+    dot,
+    enable_grad,
+    gradient_totals,
+    topological_order,
+)
 
 __all__ = [
     "CompileError",
@@ -799,10 +808,10 @@ def _emit_forward(v: Value, k: int, args: list[str], names: _Names, emit: Callab
         emit(f"    {out} = {names.bind(_power)}({a}, {b}, {k})")
     elif kind == "sum":
         _check_sum(v)
-        emit(f"    {out} = {names.bind(math.fsum)}({_list_source(args, names, emit)})")
+        emit(f"    {out} = {names.bind(_exact_sum)}({_list_source(args, names, emit)})")
     else:  # the four kinds of dot
         terms = _list_source(_dot_terms(v, kind, args, names), names, emit)
-        emit(f"    {out} = {names.bind(math.fsum)}({terms})")
+        emit(f"    {out} = {names.bind(_exact_sum)}({terms})")
 
 
 def _registered_forward(v: Value, compiler: str) -> Callable[..., float]:
@@ -856,7 +865,7 @@ def _exponent(v: Value) -> float:
 
 
 def _check_sum(v: Value) -> None:
-    if math.fsum([p.data for p in v.parents]) != v.data:
+    if _exact_sum([p.data for p in v.parents]) != v.data:
         raise CompileError(
             f"trace: a sum node (data {v.data!r}) added plain numbers to its Values; the node keeps "
             "no record of them, so it cannot be compiled: pass the numbers as Values "

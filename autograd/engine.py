@@ -32,6 +32,7 @@ from numbers import Real
 from operator import add, attrgetter, mul
 from typing import Any, Union, cast
 
+from ._sums import exact_sum as _exact_sum
 from .anomaly import AnomalyError, check_new_node, gradient_error, is_anomaly_enabled, is_finite, total_error
 from .anomaly import open_blocks as _anomaly_blocks
 
@@ -336,7 +337,7 @@ class Value:
                 parents.append(v)
             else:
                 constants.append(_to_float(v, "sum"))
-        total = math.fsum([p.data for p in parents] + constants)
+        total = _exact_sum([p.data for p in parents] + constants)
         if not parents:
             return Value(total)
         return _node(total, tuple(parents), "sum", _sum_grad)
@@ -710,15 +711,15 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
         constants = tuple(map(float, xs))
         terms = list(map(mul, map(_data, weights), constants))
         if b is None:
-            return _node(math.fsum(terms), weights, "dot", partial(_dot_const_grad, constants))
+            return _node(_exact_sum(terms), weights, "dot", partial(_dot_const_grad, constants))
         terms.append(b.data)
-        return _node(math.fsum(terms), (*weights, b), "dot", partial(_dot_const_bias_grad, constants))
+        return _node(_exact_sum(terms), (*weights, b), "dot", partial(_dot_const_bias_grad, constants))
     inputs = cast("tuple[Value, ...]", tuple(xs)) if input_types <= _VALUE_TYPE else _as_values(xs, "dot")
     terms = list(map(mul, map(_data, weights), map(_data, inputs)))
     if b is None:
-        return _node(math.fsum(terms), weights + inputs, "dot", _dot_grad)
+        return _node(_exact_sum(terms), weights + inputs, "dot", _dot_grad)
     terms.append(b.data)
-    return _node(math.fsum(terms), (*weights, *inputs, b), "dot", _dot_bias_grad)
+    return _node(_exact_sum(terms), (*weights, *inputs, b), "dot", _dot_bias_grad)
 
 
 def dots(
@@ -759,7 +760,10 @@ def dots(
     weights = [w.data for w in chain.from_iterable(layer)]
     products = map(mul, weights, known * len(layer))
     row_terms = zip(*[products] * n, strict=True)  # n products at a time: one row's terms
-    sums = map(math.fsum, map(add, row_terms, zip([b.data for b in bs])))
+    try:
+        sums = list(map(math.fsum, map(add, row_terms, zip([b.data for b in bs]))))
+    except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
+        return [dot(ws, xs, b) for ws, b in zip(layer, bs, strict=True)]
     if _no_grad_blocks or _anomaly_blocks:
         return [_node(s, (*ws, *inputs, b), "dot", rule) for s, ws, b in zip(sums, layer, bs, strict=True)]
     out: list[Value] = []

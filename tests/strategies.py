@@ -122,7 +122,7 @@ BINARY_STEPS: dict[str, Callable[[Value, Value], Value]] = {
     "dot": lambda a, b: dot([a, b, a], [b, b, 0.5], a),
     "dot_no_bias": lambda a, b: dot([a, b], [b, a]),
     "dot_constants": lambda a, b: dot([a, b, a], [0.5, -2.0, 1.5], b),
-    "dot_constants_no_bias": lambda a, b: dot([a, b], [0.5, 2.0]),
+    "dot_constants_no_bias": lambda a, b: dot([a, b, a], [0.5, 2.0, -1.0]),
     "sum": lambda a, b: Value.sum([a, b, a, 2.0]),
 }
 

@@ -11,7 +11,7 @@ import weakref
 
 import pytest
 
-from autograd import Value, enable_grad, grad, is_grad_enabled, no_grad, topological_order, zero_grad
+from autograd import Value, dot, enable_grad, grad, is_grad_enabled, no_grad, topological_order, zero_grad
 
 
 def test_fan_out_sums_every_path() -> None:
@@ -227,3 +227,16 @@ def test_a_relu_that_is_off_sends_nothing_back() -> None:
     out = (w * x).relu() + w
     out.backward()
     assert (w.grad, x.grad) == (1.0, 0.0)
+
+
+def test_relu_and_dot_written_out_in_backward_match_their_rules_bit_for_bit() -> None:
+    # backward() adds dot's and relu's terms in place; grad() calls the rules. Same numbers,
+    # even where rounding depends on the order the terms reach a Value used twice.
+    a = Value(0.5)
+    out = dot([a, a, Value(-1e16)], [Value(1e16), Value(1.0), a])  # a gets 1e16, 1.0, then -1e16
+    out.backward()
+    assert a.grad == grad(out, a) == 0.0  # weights first, then inputs: 1.0 is lost to rounding
+    off = Value(-1.0)
+    infinite = off.relu() * math.inf  # an infinite upstream meets relu's 0: nan, as upstream * 0.0
+    infinite.backward()
+    assert math.isnan(off.grad) and math.isnan(grad(infinite, off))

@@ -102,6 +102,13 @@ def test_traced_once_evaluated_anywhere() -> None:
     assert len(calls) == 1
 
 
+def test_a_sum_without_an_exact_value_gives_what_eager_mode_gives() -> None:
+    fn = trace(lambda x: dot([x, x], [1.0, 1.0]), 1.0)
+    value, (dx,) = fn(1e308)
+    assert value == dot([Value(1e308)] * 2, [1.0, 1.0]).data == math.inf
+    assert dx == 2.0
+
+
 def test_a_call_runs_no_engine_code() -> None:
     fn = trace(lambda x, y: (x * y).sin() + dot([x, y], [1.0, 2.0], x).relu(), 0.5, 0.25)
     called: list[str] = []

@@ -218,6 +218,18 @@ def test_dots_of_a_layer_of_values_makes_the_nodes_dot_makes(inputs: str) -> Non
         dots([[Value(0.0), Value(0.0), Value(1e308)]], xs, [Value(0.0)])  # 2.5e308 overflows
 
 
+def test_sums_without_an_exact_value_give_what_adding_gives() -> None:
+    # fsum raises where no exact sum exists; the ops give inf or nan, as + does.
+    big = [Value(1e308), Value(1e308)]
+    assert dot(big, [Value(1.0), Value(1.0)]).data == math.inf
+    assert Value.sum(big).data == math.inf
+    assert math.isnan(dot([Value(math.inf)], [1.0], -math.inf).data)
+    layer = dots([big, [Value(1.0), Value(2.0)]], [Value(1.0), Value(1.0)], [Value(0.0), Value(0.5)])
+    assert [v.data for v in layer] == [math.inf, 3.5]
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"op 'dot' produced inf"):
+        dots([big], [1.0, 1.0], [Value(0.0)])
+
+
 def test_dots_checks_like_dot() -> None:
     xs = [Value(1.0), Value(2.0)]
     with pytest.raises(ValueError, match=r"dot of 3 weights with 2 inputs \(op 'dot'\)"):
