@@ -42,15 +42,7 @@ from numbers import Real
 from typing import Any
 
 from ._sums import exact_sum as _exact_sum
-from .engine import (
-    FLOAT_MATH,
-    LocalGrad,
-    Value,
-    dot,
-    enable_grad,
-    gradient_totals,
-    topological_order,
-)
+from .engine import FLOAT_MATH, LocalGrad, Value, dot, enable_grad, gradient_totals, topological_order
 
 __all__ = [
     "CompileError",
