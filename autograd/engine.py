@@ -44,6 +44,7 @@ __all__ = [
     "Value",
     "dot",
     "dots",
+    "dots_batch",
     "enable_grad",
     "is_grad_enabled",
     "no_grad",
@@ -701,7 +702,7 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     When every x is a plain number the xs are constants and only the ws (and
     the bias) are parents.
     """
-    if len(ws) != len(xs):
+    if _length(ws, "weight vector") != _length(xs, "input vector"):
         raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
     # map() over attrgetter and mul keeps the per-term work in C: this is every neuron's forward.
     weights = _as_values(ws, "dot")
@@ -731,58 +732,107 @@ def dots(
     bias is a Value, the layer is checked and multiplied out in a few passes
     in C rather than row by row, which is most of a network's forward pass.
     """
+    return dots_batch(rows, [xs], biases)[0]
+
+
+def dots_batch(
+    rows: Sequence[Sequence[Operand]],
+    xss: Sequence[Sequence[Operand]],
+    biases: Sequence[Operand | None] | None = None,
+) -> list[list[Value]]:
+    """`dots(rows, xs, biases)` for every input vector `xs` of `xss`: a layer over a batch.
+
+    The nodes are exactly those of `dot`, one per row for each input vector.
+    The layer's weights are checked and read once for the whole batch, not once
+    per input vector.
+    """
     if biases is None:
         biases = [None] * len(rows)
     elif len(biases) != len(rows):
         raise ValueError(f"dots of {len(rows)} rows of weights with {len(biases)} biases (op 'dot')")
-    input_types = set(map(type, xs))
-    if input_types <= _VALUE_TYPE:
-        inputs = cast("tuple[Value, ...]", tuple(xs))
-        known: tuple[float, ...] = tuple([x.data for x in inputs])
-        rule: LocalGrad = _dot_bias_grad
-    elif input_types <= _NUMBER_TYPES:
-        inputs = ()
-        known = tuple(map(float, xs))
-        rule = partial(_dot_const_bias_grad, known)  # one rule for the whole layer
-    else:
-        return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
-    n = len(known)
+    n = len(rows[0]) if rows else 0
+    bias_types = set(map(type, biases))
+    has_bias = bias_types <= _VALUE_TYPE
+    # One pass reads every weight that is a Value; if that is all of them, the layer is whole.
+    weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value]
     if not (
         n
-        and set(map(type, biases)) <= _VALUE_TYPE
+        and (has_bias or bias_types == _NONE_TYPE)
         and set(map(len, rows)) == {n}
-        and set(map(type, chain.from_iterable(rows))) <= _VALUE_TYPE
+        and len(weights) == n * len(rows)
     ):
-        # No inputs, a row without a bias, numbers among the weights, or an error to report.
-        return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+        # No weights, a row without a bias, numbers among the weights, or an error to report.
+        return [_dots_by_row(rows, xs, biases) for xs in xss]
     layer = cast("Sequence[Sequence[Value]]", rows)
     bs = cast("Sequence[Value]", biases)
-    weights = [w.data for w in chain.from_iterable(layer)]
-    products = map(mul, weights, known * len(layer))
-    row_terms = zip(*[products] * n, strict=True)  # n products at a time: one row's terms
+    row_weights = [tuple(ws) for ws in layer]
+    bias_data = [(b.data,) for b in bs] if has_bias else []
+    plain = not (_no_grad_blocks or _anomaly_blocks)
+    result: list[list[Value]] = []
+    for xs in xss:
+        size = _length(xs, "input vector")
+        input_types = set(map(type, xs))
+        if input_types <= _VALUE_TYPE and input_types and size == n:
+            inputs = cast("tuple[Value, ...]", tuple(xs))
+            known: tuple[float, ...] = tuple([x.data for x in inputs])
+            rule: LocalGrad = _dot_bias_grad if has_bias else _dot_grad
+        elif input_types <= _NUMBER_TYPES and input_types and size == n:
+            inputs = ()
+            known = tuple(map(float, xs))
+            rule = partial(_dot_const_bias_grad if has_bias else _dot_const_grad, known)  # one for the layer
+        else:  # a mixed or wrong-length input vector: dot sorts it out (or names the problem)
+            result.append(_dots_by_row(rows, xs, biases))
+            continue
+        products = map(mul, weights, known * len(layer))
+        row_terms: Iterable[tuple[float, ...]] = zip(*[products] * n, strict=True)  # one row's products
+        if has_bias:
+            row_terms = map(add, row_terms, bias_data)
+        try:
+            sums = list(map(math.fsum, row_terms))
+        except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
+            result.append(_dots_by_row(rows, xs, biases))
+            continue
+        if has_bias:
+            parents = [(*ws, *inputs, b) for ws, b in zip(row_weights, bs, strict=True)]
+        else:
+            parents = [ws + inputs for ws in row_weights]
+        if not plain:
+            result.append([_node(s, p, "dot", rule) for s, p in zip(sums, parents, strict=True)])
+            continue
+        out: list[Value] = []
+        emit = out.append
+        for s, p in zip(sums, parents, strict=True):
+            node = _new(Value)  # _node's work, inline: one node per neuron
+            node.data = s
+            node.grad = 0.0
+            node.label = ""
+            node._parents = p
+            node._op = "dot"
+            node._local_grad = rule
+            emit(node)
+        result.append(out)
+    return result
+
+
+def _dots_by_row(
+    rows: Sequence[Sequence[Operand]], xs: Sequence[Operand], biases: Sequence[Operand | None]
+) -> list[Value]:
+    return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+
+
+def _length(items: object, what: str) -> int:
     try:
-        sums = list(map(math.fsum, map(add, row_terms, zip([b.data for b in bs]))))
-    except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
-        return [dot(ws, xs, b) for ws, b in zip(layer, bs, strict=True)]
-    if _no_grad_blocks or _anomaly_blocks:
-        return [_node(s, (*ws, *inputs, b), "dot", rule) for s, ws, b in zip(sums, layer, bs, strict=True)]
-    out: list[Value] = []
-    emit = out.append
-    for s, ws, b in zip(sums, layer, bs, strict=True):
-        node = _new(Value)  # _node's work, inline: one node per neuron
-        node.data = s
-        node.grad = 0.0
-        node.label = ""
-        node._parents = (*ws, *inputs, b)
-        node._op = "dot"
-        node._local_grad = rule
-        emit(node)
-    return out
+        return len(items)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"dot needs each {what} as a sequence of numbers or Values, got {items!r} (op 'dot')"
+        ) from None
 
 
 _data = attrgetter("data")
 _VALUE_TYPE = frozenset({Value})
 _NUMBER_TYPES = frozenset({float, int})
+_NONE_TYPE = frozenset({type(None)})
 
 
 def _as_values(items: Sequence[Operand], op: str) -> tuple[Value, ...]:

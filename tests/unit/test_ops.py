@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from autograd import AnomalyError, Value, detect_anomaly, dot, dots, no_grad
+from autograd import AnomalyError, Value, detect_anomaly, dot, dots, dots_batch, no_grad
 
 
 def grads_of(f, *xs: float) -> tuple[float, list[float]]:
@@ -241,3 +241,67 @@ def test_dots_checks_like_dot() -> None:
     out = dots([[Value(1.0), Value(2.0)]], xs, [Value(0.5)])[0]
     out.backward()
     assert [x.grad for x in xs] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_dots_batch_makes_the_nodes_dots_makes_for_each_input_vector(bias: bool) -> None:
+    rows = [[Value(0.1 * (i + j) - 0.4) for j in range(3)] for i in range(3)] + [
+        [Value(2.0), Value(2.0), Value(0.5)]
+    ]
+    biases: list[Any] | None = [Value(0.5), Value(1e16), Value(-0.25), Value(-1e16)] if bias else None
+    h = [Value(0.3), Value(-1.7), Value(2.5)]
+    batch: list[list[Any]] = [
+        h,
+        [0.3, -1.7, 2],  # constants
+        [h[2], h[0], h[2]],  # the same Values again, one of them twice
+        [Value(0.3), -1.7, 2.5],  # mixed: the numbers are lifted, as dot lifts them
+        [Value(1e308), Value(1e308), Value(1.0)],  # the last row has no finite sum: inf, as dot gives
+    ]
+    got = dots_batch(rows, batch, biases)
+    assert len(got) == len(batch)
+    for xs, layer in zip(batch, got, strict=True):
+        expected = [dot(ws, xs, b) for ws, b in zip(rows, biases or [None] * 4, strict=True)]
+        if xs is batch[3]:  # fresh leaves on both sides: compare everything but their identity
+            assert [(a.data, a.op, len(a.parents), a.local_grads()) for a in layer] == [
+                (b.data, b.op, len(b.parents), b.local_grads()) for b in expected
+            ]
+        else:
+            assert [(a.data, a.op, a.parents, a.local_grads()) for a in layer] == [
+                (b.data, b.op, b.parents, b.local_grads()) for b in expected
+            ]
+    assert got[4][3].data == math.inf
+    assert got[0] != dots(rows, h, biases)  # new nodes every call, equal to dots' own
+    assert [v.data for v in got[0]] == [v.data for v in dots(rows, h, biases)]
+    # The gradients through the batch are those through one dot at a time.
+    leaves = [*h, *(w for ws in rows for w in ws), *(biases or [])]
+    Value.sum([v for layer in got[:3] for v in layer]).backward()
+    through_batch = [p.grad for p in leaves]
+    for p in leaves:
+        p.grad = 0.0
+    by_dot = [dot(ws, xs, b) for xs in batch[:3] for ws, b in zip(rows, biases or [None] * 4, strict=True)]
+    Value.sum(by_dot).backward()
+    assert [p.grad for p in leaves] == through_batch
+
+
+def test_dots_batch_checks_every_input_vector() -> None:
+    rows = [[Value(1.0), Value(2.0)]]
+    with pytest.raises(ValueError, match=r"dot of 2 weights with 3 inputs \(op 'dot'\)"):
+        dots_batch(rows, [[1.0, 2.0], [1.0, 2.0, 3.0]], [Value(0.0)])
+    with pytest.raises(
+        TypeError, match=r"dot needs each input vector as a sequence .*, got 3.0 \(op 'dot'\)"
+    ):
+        dots_batch(rows, [[1.0, 2.0], 3.0])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"dot needs each input vector as a sequence .*, got 2.0"):
+        dot([Value(1.0)], 2.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"dot needs each weight vector as a sequence"):
+        dot(1.0, [2.0])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str"):
+        dots_batch(rows, [[1.0, 2.0], [1.0, "x"]])  # type: ignore[list-item]
+    assert dots_batch(rows, []) == []
+    assert dots_batch([], [[1.0], [2.0]]) == [[], []]
+    h = Value(2.0)
+    with no_grad():
+        layers = dots_batch(rows, [[1.0, 1.0], [h, h]])
+    assert [[(v.data, v.is_leaf) for v in layer] for layer in layers] == [[(3.0, True)], [(6.0, True)]]
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"op 'dot' produced inf"):
+        dots_batch(rows, [[1.0, 1.0], [1e308, 1e308]], [Value(0.0)])
