@@ -47,6 +47,14 @@ class Module:
         """The module's output for one input vector."""
         raise NotImplementedError(f"{type(self).__name__} does not define __call__")
 
+    def forward_batch(self, inputs: Sequence[Sequence[float | Value]]) -> list[Any]:
+        """The module's output for each input vector: `[module(x) for x in inputs]`.
+
+        Layers and MLPs build the same graph a layer at a time for the whole
+        batch, which is faster; `fit` calls this.
+        """
+        return [self(x) for x in inputs]
+
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """Every parameter with its dotted name, in a fixed order."""
         return iter(())

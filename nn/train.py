@@ -160,15 +160,11 @@ def fit(
                 all_outputs.extend(detached)
                 all_targets.extend(batch_targets)
                 continue
-            outputs = [model(inputs[i]) for i in batch]
-            objective = loss(outputs, batch_targets)
-            if l2:
-                objective = objective + l2_penalty(parameters, l2)
-            optimizer.zero_grad()
-            objective.backward()
-            optimizer.step()
-            total_loss += objective.data * len(batch)
-            all_outputs.extend(_detached(outputs))
+            value, detached = _eager_step(
+                model, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
+            )
+            total_loss += value * len(batch)
+            all_outputs.extend(detached)
             all_targets.extend(batch_targets)
         history.loss.append(total_loss / n)
         postfix = {"loss": f"{history.loss[-1]:.4g}"}
@@ -195,16 +191,33 @@ def evaluate(
 ) -> tuple[float, float | None]:
     """(loss, accuracy) of `model` on a data set, without recording a graph."""
     with no_grad():
-        outputs = [model(x) for x in inputs]
+        outputs = model.forward_batch(inputs)
         value = loss(outputs, list(targets)).data
     return value, None if accuracy is None else accuracy(outputs, list(targets))
+
+
+def _eager_step(
+    model: Module,
+    loss: Loss,
+    optimizer: Optimizer,
+    inputs: list[Sequence[float]],
+    targets: list[Any],
+    l2: float,
+) -> tuple[float, list[Any]]:
+    # One batch's step in eager mode. Its graph is freed on return, before the next batch
+    # builds its own, so training never holds two graphs at once.
+    objective, outputs = _objective(model, loss, inputs, targets, l2)
+    optimizer.zero_grad()
+    objective.backward()
+    optimizer.step()
+    return objective.data, _detached(outputs)
 
 
 def _objective(
     model: Module, loss: Loss, inputs: list[Sequence[float]], targets: list[Any], l2: float
 ) -> tuple[Value, list[Any]]:
     # One batch's objective, and the outputs whose data the accuracy needs.
-    outputs = [model(x) for x in inputs]
+    outputs = model.forward_batch(inputs)
     objective = loss(outputs, targets)
     if l2:
         objective = objective + l2_penalty(model.parameters(), l2)

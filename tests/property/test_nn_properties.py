@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -60,6 +61,33 @@ def test_engine_gradients_follow_the_delta_rule(model: MLP, data: st.DataObject)
     expected = delta_rule_gradients(model, x, lambda out: [o - t for o, t in zip(out, targets, strict=True)])
     for name, p in model.named_parameters():
         assert math.isclose(p.grad, expected[name], rel_tol=1e-9, abs_tol=1e-12), name
+
+
+def neuron_by_neuron(model: MLP, x: list[Any]) -> list[Value]:
+    # The network written out with Neuron calls (one dot each), not a layer's dots_batch.
+    out: list[Any] = x
+    for layer in model.layers:
+        out = [neuron(out) for neuron in layer.neurons]
+    return out
+
+
+@given(networks(), st.data(), st.booleans())
+def test_a_batch_builds_the_graph_neuron_calls_build(model: MLP, data: st.DataObject, leaves: bool) -> None:
+    vectors = st.lists(moderate, min_size=model.nin, max_size=model.nin)
+    batch: list[list[Any]] = data.draw(st.lists(vectors, min_size=1, max_size=4))
+    if leaves:  # inputs that are Values get gradients too
+        batch = [[Value(v) for v in x] for x in batch]
+    got = model.forward_batch(batch)
+    expected = [neuron_by_neuron(model, x) for x in batch]
+    flat = [v for out in got for v in (out if isinstance(out, list) else [out])]
+    assert [v.data for v in flat] == [v.data for out in expected for v in out]
+    watched = model.parameters() + [v for x in batch for v in x if isinstance(v, Value)]
+    Value.sum(flat).backward()
+    through_batch = [p.grad for p in watched]
+    for p in watched:
+        p.grad = 0.0
+    Value.sum([v for out in expected for v in out]).backward()
+    assert [p.grad for p in watched] == through_batch
 
 
 @given(networks(), st.data())

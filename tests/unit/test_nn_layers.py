@@ -198,6 +198,33 @@ def test_bad_arguments_name_the_class_and_value(make: object, message: str) -> N
         make()  # type: ignore[operator]
 
 
+def test_forward_batch_is_the_model_on_each_input_vector() -> None:
+    batch = [[0.5, -1.0], [2.0, 0.25], [0.0, 3.0]]
+    for model in (MLP(2, [3, 2], seed=0), MLP(2, [3, 1], seed=0), MLP(2, [3, 1], seed=0, fused=True)):
+        got = model.forward_batch(batch)
+        expected = [model(x) for x in batch]
+        assert [repr(out) for out in got] == [repr(out) for out in expected]  # a Value, or a list of them
+    layer = Layer(2, 3, "tanh", seed=0)
+    assert [[v.data for v in out] for out in layer.forward_batch(batch)] == [
+        [v.data for v in layer(x)] for x in batch
+    ]
+    neuron = Neuron(2, seed=0)  # Module's forward_batch: the module called on each vector
+    assert [v.data for v in neuron.forward_batch(batch)] == [neuron(x).data for x in batch]
+    assert MLP(2, [1]).forward_batch([]) == []
+
+
+def test_forward_batch_names_the_input_vector_at_fault() -> None:
+    model = MLP(2, [3, 1], seed=0)
+    with pytest.raises(ValueError, match=r"MLP expects 2 inputs, got 3 \(input vector 1\)"):
+        model.forward_batch([[1.0, 2.0], [1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match=r"MLP expects a sequence of 2 inputs, got 3.0 \(input vector 1\)"):
+        model.forward_batch([[1.0, 2.0], 3.0])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"Layer expects 2 inputs, got 1 \(input vector 0\)"):
+        Layer(2, 3).forward_batch([[1.0], [1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"MLP expects a sequence of 2 inputs, got 1.5$"):
+        model(1.5)  # type: ignore[arg-type]
+
+
 def test_wrong_input_length() -> None:
     with pytest.raises(ValueError, match="MLP expects 2 inputs, got 3"):
         MLP(2, [1], seed=0)([1.0, 2.0, 3.0])
