@@ -2,8 +2,10 @@
 
 The step is forward over all 100 points, hinge loss + 1e-4 L2, backward and
 the SGD update, for MLP(2, [16, 16, 1]). It is timed for chainrule (eager,
-traced with `autograd.trace`, and one example traced with `autograd.trace_batch`
-and run over the batch with numpy), for micrograd 0.1.0 (in the same run) and
+with the forward pass a layer at a time over the batch as `fit` runs it and
+point by point as micrograd's demo writes it; traced with `autograd.trace`; and
+one example traced with `autograd.trace_batch` and run over the batch with
+numpy), for micrograd 0.1.0 (in the same run) and
 for the same step written by hand with plain Python floats (the floor: no
 graph at all), all from the same initial weights; every repeat is the demo's
 first step (the update runs with learning rate 0). The whole 100-step demo is
@@ -49,9 +51,11 @@ def moons() -> tuple[list[list[float]], list[float]]:
 # ---- chainrule -------------------------------------------------------------------
 
 
-def chainrule_step(fused: bool = False, lr: float = 0.0) -> Callable[[], float]:
+def chainrule_step(fused: bool = False, lr: float = 0.0, per_point: bool = False) -> Callable[[], float]:
     """One demo step with chainrule's MLP, hinge_loss, l2_penalty and SGD.
 
+    The forward pass is `model.forward_batch(inputs)`, as `fit` runs it, or
+    with `per_point` micrograd's `[model(x) for x in inputs]` (the same graph).
     With the default learning rate 0 the update runs but changes nothing, so
     every call repeats the demo's first step from the same weights.
     """
@@ -61,7 +65,7 @@ def chainrule_step(fused: bool = False, lr: float = 0.0) -> Callable[[], float]:
     optimizer = SGD(parameters, lr=lr)
 
     def step() -> float:
-        scores = [model(x) for x in inputs]
+        scores = [model(x) for x in inputs] if per_point else model.forward_batch(inputs)
         loss = hinge_loss(scores, labels) + l2_penalty(parameters, ALPHA)
         optimizer.zero_grad()
         loss.backward()
@@ -266,6 +270,7 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
     batched, batch_tracing_ms = batched_step()
     runs: dict[str, Callable[[], object]] = {
         "eager": chainrule_step(),
+        "per point": chainrule_step(per_point=True),
         "compiled": compiled,
         "batched": batched,
         "fused": chainrule_step(fused=True),
@@ -294,7 +299,12 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
         return note
 
     table = [
-        ("demo step, chainrule", median["eager"], against(median["eager"])),
+        (
+            "demo step, chainrule (model.forward_batch, as fit runs it)",
+            median["eager"],
+            against(median["eager"]),
+        ),
+        ("demo step, chainrule point by point (model(x))", median["per point"], against(median["per point"])),
         (
             "demo step, chainrule traced (autograd.trace)",
             median["compiled"],
