@@ -750,16 +750,19 @@ def dots_batch(
         biases = [None] * len(rows)
     elif len(biases) != len(rows):
         raise ValueError(f"dots of {len(rows)} rows of weights with {len(biases)} biases (op 'dot')")
+    try:
+        lengths = set(map(len, rows))
+    except TypeError:
+        for ws in rows:
+            _length(ws, "weight vector")  # names the row that is not a sequence
+        raise
     n = len(rows[0]) if rows else 0
     bias_types = set(map(type, biases))
     has_bias = bias_types <= _VALUE_TYPE
     # One pass reads every weight that is a Value; if that is all of them, the layer is whole.
     weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value]
     if not (
-        n
-        and (has_bias or bias_types == _NONE_TYPE)
-        and set(map(len, rows)) == {n}
-        and len(weights) == n * len(rows)
+        n and (has_bias or bias_types == _NONE_TYPE) and lengths == {n} and len(weights) == n * len(rows)
     ):
         # No weights, a row without a bias, numbers among the weights, or an error to report.
         return [_dots_by_row(rows, xs, biases) for xs in xss]

@@ -295,6 +295,10 @@ def test_dots_batch_checks_every_input_vector() -> None:
         dot([Value(1.0)], 2.0)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"dot needs each weight vector as a sequence"):
         dot(1.0, [2.0])  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"dot needs each weight vector as a sequence .*, got Value\(data=1.0"
+    ):
+        dots_batch([[Value(2.0)], Value(1.0)], [[1.0]])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="str"):
         dots_batch(rows, [[1.0, 2.0], [1.0, "x"]])  # type: ignore[list-item]
     assert dots_batch(rows, []) == []
