@@ -702,7 +702,7 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     When every x is a plain number the xs are constants and only the ws (and
     the bias) are parents.
     """
-    if _length(ws, "weight vector") != _length(xs, "input vector"):
+    if _length(ws, "dot: each weight vector") != _length(xs, "dot: each input vector"):
         raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
     # map() over attrgetter and mul keeps the per-term work in C: this is every neuron's forward.
     weights = _as_values(ws, "dot")
@@ -728,9 +728,10 @@ def dots(
 ) -> list[Value]:
     """`dot(ws, xs, b)` for every row of weights `ws` (and its bias `b`) over the same inputs: a layer.
 
-    The nodes are exactly those of `dot`, one per row. When every weight and
-    bias is a Value, the layer is checked and multiplied out in a few passes
-    in C rather than row by row, which is most of a network's forward pass.
+    The nodes are exactly those of `dot`, one per row. When every weight is a
+    Value and the biases are all Values or all None, the layer is checked and
+    multiplied out in a few passes in C rather than row by row, which is most
+    of a network's forward pass.
     """
     return dots_batch(rows, [xs], biases)[0]
 
@@ -746,15 +747,17 @@ def dots_batch(
     The layer's weights are checked and read once for the whole batch, not once
     per input vector.
     """
+    m = _length(rows, "dots: the rows of weights")
+    _length(xss, "dots_batch: the input vectors")
     if biases is None:
-        biases = [None] * len(rows)
-    elif len(biases) != len(rows):
-        raise ValueError(f"dots of {len(rows)} rows of weights with {len(biases)} biases (op 'dot')")
+        biases = [None] * m
+    elif _length(biases, "dots: the biases") != m:
+        raise ValueError(f"dots of {m} rows of weights with {len(biases)} biases (op 'dot')")
     try:
         lengths = set(map(len, rows))
     except TypeError:
         for ws in rows:
-            _length(ws, "weight vector")  # names the row that is not a sequence
+            _length(ws, "dot: each weight vector")  # names the row that is not a sequence
         raise
     n = len(rows[0]) if rows else 0
     bias_types = set(map(type, biases))
@@ -773,7 +776,7 @@ def dots_batch(
     plain = not (_no_grad_blocks or _anomaly_blocks)
     result: list[list[Value]] = []
     for xs in xss:
-        size = _length(xs, "input vector")
+        size = _length(xs, "dot: each input vector")
         input_types = set(map(type, xs))
         if input_types <= _VALUE_TYPE and input_types and size == n:
             inputs = cast("tuple[Value, ...]", tuple(xs))
@@ -820,6 +823,7 @@ def dots_batch(
 def _dots_by_row(
     rows: Sequence[Sequence[Operand]], xs: Sequence[Operand], biases: Sequence[Operand | None]
 ) -> list[Value]:
+    _length(xs, "dot: each input vector")  # checked even when there are no rows
     return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
 
 
@@ -827,9 +831,7 @@ def _length(items: object, what: str) -> int:
     try:
         return len(items)  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(
-            f"dot needs each {what} as a sequence of numbers or Values, got {items!r} (op 'dot')"
-        ) from None
+        raise TypeError(f"{what} must be a sequence, got {items!r} (op 'dot')") from None
 
 
 _data = attrgetter("data")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -256,12 +257,15 @@ def test_dots_batch_makes_the_nodes_dots_makes_for_each_input_vector(bias: bool)
         [h[2], h[0], h[2]],  # the same Values again, one of them twice
         [Value(0.3), -1.7, 2.5],  # mixed: the numbers are lifted, as dot lifts them
         [Value(1e308), Value(1e308), Value(1.0)],  # the last row has no finite sum: inf, as dot gives
+        [True, 0, 2.0],  # a bool is no float: dot lifts it (and the rest) to leaves
     ]
     got = dots_batch(rows, batch, biases)
     assert len(got) == len(batch)
     for xs, layer in zip(batch, got, strict=True):
         expected = [dot(ws, xs, b) for ws, b in zip(rows, biases or [None] * 4, strict=True)]
-        if xs is batch[3]:  # fresh leaves on both sides: compare everything but their identity
+        if (
+            xs is batch[3] or xs is batch[5]
+        ):  # fresh leaves on both sides: compare everything but their identity
             assert [(a.data, a.op, len(a.parents), a.local_grads()) for a in layer] == [
                 (b.data, b.op, len(b.parents), b.local_grads()) for b in expected
             ]
@@ -270,6 +274,9 @@ def test_dots_batch_makes_the_nodes_dots_makes_for_each_input_vector(bias: bool)
                 (b.data, b.op, b.parents, b.local_grads()) for b in expected
             ]
     assert got[4][3].data == math.inf
+    assert {v.label for layer in got for v in layer} == {""}
+    # One rule for a layer's rows over the same constants: the batch path made them, not dot.
+    assert len({id(v._local_grad) for v in got[1]}) == 1
     assert got[0] != dots(rows, h, biases)  # new nodes every call, equal to dots' own
     assert [v.data for v in got[0]] == [v.data for v in dots(rows, h, biases)]
     # The gradients through the batch are those through one dot at a time.
@@ -287,18 +294,24 @@ def test_dots_batch_checks_every_input_vector() -> None:
     rows = [[Value(1.0), Value(2.0)]]
     with pytest.raises(ValueError, match=r"dot of 2 weights with 3 inputs \(op 'dot'\)"):
         dots_batch(rows, [[1.0, 2.0], [1.0, 2.0, 3.0]], [Value(0.0)])
-    with pytest.raises(
-        TypeError, match=r"dot needs each input vector as a sequence .*, got 3.0 \(op 'dot'\)"
-    ):
-        dots_batch(rows, [[1.0, 2.0], 3.0])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match=r"dot needs each input vector as a sequence .*, got 2.0"):
-        dot([Value(1.0)], 2.0)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"dot needs each weight vector as a sequence"):
-        dot(1.0, [2.0])  # type: ignore[arg-type]
-    with pytest.raises(
-        TypeError, match=r"dot needs each weight vector as a sequence .*, got Value\(data=1.0"
-    ):
-        dots_batch([[Value(2.0)], Value(1.0)], [[1.0]])  # type: ignore[list-item]
+    one: Any = 1.0
+    two: Any = 2.0
+    three: Any = 3.0
+    five: Any = 5
+    leaf: Any = Value(1.0)  # none of them a sequence
+    not_sequences: list[tuple[Callable[[], object], str]] = [
+        (lambda: dots_batch(rows, [[1.0, 2.0], three]), "dot: each input vector must be a sequence, got 3.0"),
+        (lambda: dot([Value(1.0)], two), "dot: each input vector must be a sequence, got 2.0"),
+        (lambda: dot(one, [2.0]), "dot: each weight vector must be a sequence, got 1.0"),
+        (lambda: dots_batch([[Value(2.0)], leaf], [[1.0]]), r"weight vector .*, got Value\(data=1.0"),
+        (lambda: dots([], three), "dot: each input vector must be a sequence, got 3.0"),
+        (lambda: dots_batch(rows, three), "dots_batch: the input vectors must be a sequence, got 3.0"),
+        (lambda: dots(five, [1.0]), "dots: the rows of weights must be a sequence, got 5"),
+        (lambda: dots(rows, [1.0, 2.0], leaf), r"dots: the biases must be a sequence, got Value\("),
+    ]
+    for call, message in not_sequences:
+        with pytest.raises(TypeError, match=message + r".* \(op 'dot'\)"):
+            call()
     with pytest.raises(TypeError, match="str"):
         dots_batch(rows, [[1.0, 2.0], [1.0, "x"]])  # type: ignore[list-item]
     assert dots_batch(rows, []) == []
