@@ -225,10 +225,12 @@ class Layer(Module):
 
     def __call__(self, x: Inputs) -> list[Value]:
         """Every neuron's output for one input vector."""
-        return self.forward_batch([x])[0]
+        return self._outputs(_checked_batch("Layer", self.nin, [x]))[0]
 
     def forward_batch(self, inputs: Sequence[Inputs]) -> list[list[Value]]:
         """`[layer(x) for x in inputs]`, with the weights read once for the whole batch."""
+        if type(self).__call__ is not Layer.__call__:  # a subclass's own forward pass: keep to it
+            return [self(x) for x in inputs]
         return self._outputs(_checked_batch("Layer", self.nin, inputs))
 
     def _outputs(self, batch: Sequence[Inputs]) -> list[list[Value]]:
@@ -372,15 +374,21 @@ class MLP(Module):
 
     def __call__(self, x: Inputs) -> Value | list[Value]:
         """The network's output for one input vector: a Value if it has one output."""
-        return self.forward_batch([x])[0]
+        return self._forward(_checked_batch("MLP", self.nin, [x]))[0]
 
     def forward_batch(self, inputs: Sequence[Inputs]) -> list[Value | list[Value]]:
         """`[model(x) for x in inputs]`: the same graph and numbers, built a layer at a time.
 
         Each layer reads its weights once for the whole batch, so a training step
         over a data set runs its forward pass faster this way than point by point.
+        A subclass with its own `__call__` gets `[model(x) for x in inputs]`.
         """
-        outputs: Sequence[Inputs] = _checked_batch("MLP", self.nin, inputs)
+        if type(self).__call__ is not MLP.__call__:
+            return [self(x) for x in inputs]
+        return self._forward(_checked_batch("MLP", self.nin, inputs))
+
+    def _forward(self, batch: Sequence[Inputs]) -> list[Value | list[Value]]:
+        outputs = batch
         for layer in self.layers:
             outputs = layer._outputs(outputs)
         rows = cast("list[list[Value]]", outputs)  # every layer returns Values

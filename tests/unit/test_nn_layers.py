@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -211,6 +213,36 @@ def test_forward_batch_is_the_model_on_each_input_vector() -> None:
     neuron = Neuron(2, seed=0)  # Module's forward_batch: the module called on each vector
     assert [v.data for v in neuron.forward_batch(batch)] == [neuron(x).data for x in batch]
     assert MLP(2, [1]).forward_batch([]) == []
+
+
+def test_forward_batch_keeps_to_a_subclass_s_own_forward_pass() -> None:
+    class Scaled(MLP):
+        def __call__(self, x: Sequence[float | Value]) -> Value | list[Value]:
+            out = super().__call__(x)
+            assert isinstance(out, Value)
+            return out * 10.0
+
+    class Halved(Layer):
+        def __call__(self, x: Sequence[float | Value]) -> list[Value]:
+            return [v * 0.5 for v in super().__call__(x)]
+
+    class Listed(MLP):  # forward_batch written out with __call__: no endless loop
+        def forward_batch(self, inputs: Sequence[Sequence[float | Value]]) -> list[Value | list[Value]]:
+            return [self(x) for x in inputs]
+
+    batch = [[0.5, -1.0], [1.0, 2.0]]
+
+    def data(outputs: list[Any]) -> list[float]:
+        return [v.data for v in outputs]
+
+    scaled = Scaled(2, [3, 1], seed=0)
+    assert data(scaled.forward_batch(batch)) == data([scaled(x) for x in batch])
+    halved = Halved(2, 3, seed=0)
+    assert [[v.data for v in out] for out in halved.forward_batch(batch)] == [
+        [v.data for v in halved(x)] for x in batch
+    ]
+    listed = Listed(2, [3, 1], seed=0)
+    assert data(listed.forward_batch(batch)) == data(MLP(2, [3, 1], seed=0).forward_batch(batch))
 
 
 def test_forward_batch_names_the_input_vector_at_fault() -> None:

@@ -199,3 +199,17 @@ def test_compiled_fit_runs_the_librarys_primitives_like_eager_mode(loss: Any, fu
         )
         results.append((history.loss, model.state_dict()))
     assert results[1] == results[0]
+
+
+def test_fit_and_evaluate_run_a_subclass_s_own_forward_pass() -> None:
+    class Scaled(MLP):
+        def __call__(self, x: Any) -> Any:
+            out: Any = super().__call__(x)
+            return out * 10.0
+
+    inputs, targets = [[0.5, -1.0], [1.0, 2.0]], [1.0, -1.0]
+    model = Scaled(2, [3, 1], seed=0)
+    by_hand = mse_loss([model(x) for x in inputs], targets).data
+    assert evaluate(model, inputs, targets, loss=mse_loss)[0] == by_hand
+    history = fit(model, inputs, targets, loss=mse_loss, optimizer=SGD(model.parameters(), lr=0.0), epochs=1)
+    assert history.loss == [by_hand]
