@@ -150,7 +150,7 @@ def fit(
             if compile:
                 if start not in compiled:
                     objective_of = partial(
-                        _objective, model, loss, [inputs[i] for i in batch], batch_targets, l2
+                        _objective, model, parameters, loss, [inputs[i] for i in batch], batch_targets, l2
                     )
                     compiled[start] = trace(objective_of, params=parameters, has_aux=True)
                 optimizer.zero_grad()
@@ -161,7 +161,7 @@ def fit(
                 all_targets.extend(batch_targets)
                 continue
             value, detached = _eager_step(
-                model, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
+                model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
             )
             total_loss += value * len(batch)
             all_outputs.extend(detached)
@@ -198,6 +198,7 @@ def evaluate(
 
 def _eager_step(
     model: Module,
+    parameters: list[Value],
     loss: Loss,
     optimizer: Optimizer,
     inputs: list[Sequence[float]],
@@ -206,7 +207,7 @@ def _eager_step(
 ) -> tuple[float, list[Any]]:
     # One batch's step in eager mode. Its graph is freed on return, before the next batch
     # builds its own, so training never holds two graphs at once.
-    objective, outputs = _objective(model, loss, inputs, targets, l2)
+    objective, outputs = _objective(model, parameters, loss, inputs, targets, l2)
     optimizer.zero_grad()
     objective.backward()
     optimizer.step()
@@ -214,13 +215,19 @@ def _eager_step(
 
 
 def _objective(
-    model: Module, loss: Loss, inputs: list[Sequence[float]], targets: list[Any], l2: float
+    model: Module,
+    parameters: list[Value],
+    loss: Loss,
+    inputs: list[Sequence[float]],
+    targets: list[Any],
+    l2: float,
 ) -> tuple[Value, list[Any]]:
-    # One batch's objective, and the outputs whose data the accuracy needs.
+    # One batch's objective, and the outputs whose data the accuracy needs; `parameters`
+    # are the model's, taken once per fit rather than once per step.
     outputs = model.forward_batch(inputs)
     objective = loss(outputs, targets)
     if l2:
-        objective = objective + l2_penalty(model.parameters(), l2)
+        objective = objective + l2_penalty(parameters, l2)
     return objective, outputs
 
 
