@@ -90,6 +90,14 @@ def test_a_batch_builds_the_graph_neuron_calls_build(model: MLP, data: st.DataOb
     assert [p.grad for p in watched] == through_batch
 
 
+@given(networks())
+def test_parameters_are_named_parameters_in_the_same_order(model: MLP) -> None:
+    for module in [model, *model.layers, *(n for layer in model.layers for n in layer.neurons)]:
+        named = [p for _, p in module.named_parameters()]
+        assert len(module.parameters()) == len(named)
+        assert all(p is q for p, q in zip(module.parameters(), named, strict=True))
+
+
 @given(networks(), st.data())
 def test_fused_networks_match_unfused_ones(model: MLP, data: st.DataObject) -> None:
     fused = MLP.from_config({**model.config(), "fused": True})
