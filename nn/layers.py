@@ -167,10 +167,6 @@ class Neuron(Module):
         if self.b is not None:
             yield "b", self.b
 
-    def parameters(self) -> list[Value]:
-        """w.0 .. w.(nin-1), then b: named_parameters' order, without making the names."""
-        return [*self.w, self.b] if self.b is not None else list(self.w)
-
     def set_weights(self, weights: Sequence[float], bias: float | None = None) -> None:
         """Set the weights (and the bias) to explicit numbers; checks everything first."""
         if len(weights) != self.nin:
@@ -254,10 +250,6 @@ class Layer(Module):
         for j, neuron in enumerate(self.neurons):
             for name, p in neuron.named_parameters():
                 yield f"neurons.{j}.{name}", p
-
-    def parameters(self) -> list[Value]:
-        """Every neuron's parameters in turn: named_parameters' order, without making the names."""
-        return [p for neuron in self.neurons for p in neuron.parameters()]
 
     def set_weights(self, weights: Sequence[Sequence[float]], biases: Sequence[float] | None = None) -> None:
         """weights[j][i] goes from input i to neuron j; checks everything before setting."""
@@ -407,10 +399,6 @@ class MLP(Module):
         for k, layer in enumerate(self.layers):
             for name, p in layer.named_parameters():
                 yield f"layers.{k}.{name}", p
-
-    def parameters(self) -> list[Value]:
-        """Every layer's parameters in turn: named_parameters' order, without making the names."""
-        return [p for layer in self.layers for p in layer.parameters()]
 
     def set_weights(
         self, weights: Sequence[Sequence[Sequence[float]]], biases: Sequence[Sequence[float]] | None = None
