@@ -764,9 +764,7 @@ def dots_batch(
     has_bias = bias_types <= _VALUE_TYPE
     # One pass reads every weight that is a Value; if that is all of them, the layer is whole.
     weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value]
-    if not (
-        n and (has_bias or bias_types == _NONE_TYPE) and lengths == {n} and len(weights) == n * len(rows)
-    ):
+    if not (n and (has_bias or bias_types == _NONE_TYPE) and lengths == {n} and len(weights) == n * m):
         # No weights, a row without a bias, numbers among the weights, or an error to report.
         return [_dots_by_row(rows, xs, biases) for xs in xss]
     layer = cast("Sequence[Sequence[Value]]", rows)
@@ -789,7 +787,7 @@ def dots_batch(
         else:  # a mixed or wrong-length input vector: dot sorts it out (or names the problem)
             result.append(_dots_by_row(rows, xs, biases))
             continue
-        products = map(mul, weights, known * len(layer))
+        products = map(mul, weights, known * m)
         row_terms: Iterable[tuple[float, ...]] = zip(*[products] * n, strict=True)  # one row's products
         if has_bias:
             row_terms = map(add, row_terms, bias_data)
