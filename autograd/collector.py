@@ -1,0 +1,35 @@
+"""`gc_paused`: build and drop graphs without Python's cyclic garbage collector re-scanning them."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["gc_paused"]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Within this block Python's cyclic garbage collector does not run; on exit it is as before.
+
+    A graph of Values holds no reference cycles: a node refers to its parents
+    and to a rule that is a plain function, never back to itself (micrograd's
+    closures capture their output node, so each of its nodes is a cycle that
+    only the collector can free). Reference counting alone therefore frees a
+    graph the moment its last reference goes, and the collector, triggered by
+    every few hundred new nodes, would only scan the graph still being built.
+    On the moons demo's training step that scanning is a sixth of the time or
+    more. Cycles made inside the block (a gradient graph from
+    `backward(create_graph=True)` refers to its own variables) are not lost:
+    the collector frees them once it runs again. Like `gc.disable()` this is
+    for the whole process, not one thread; blocks nest, and the collector
+    comes back on even when the block raises.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
