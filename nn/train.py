@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from autograd import BatchedFunction, CompiledFunction, Value, no_grad, trace, trace_batch
+from autograd import BatchedFunction, CompiledFunction, Value, gc_paused, no_grad, trace, trace_batch
 
 from .losses import binary_cross_entropy, hinge_loss, l2_penalty, mse_loss, softmax_cross_entropy
 from .module import Module
@@ -91,6 +91,8 @@ def fit(
     forward passes of that epoch, before each batch's step. `accuracy` is
     chosen from the loss unless given (None: no accuracy). The progress bar
     shows when stderr is a terminal (`progress=None`), always (True) or never (False).
+    In eager mode each step runs inside `autograd.gc_paused()`: its graph has no
+    reference cycles and is freed when the step ends.
     With `compile=True` each batch's step is traced once (`autograd.trace`) and then
     runs as generated code, with the same numbers as eager mode. With `compile="batch"`
     the loss of one example is traced once (`autograd.trace_batch`) and every batch runs
@@ -160,9 +162,10 @@ def fit(
                 all_outputs.extend(detached)
                 all_targets.extend(batch_targets)
                 continue
-            value, detached = _eager_step(
-                model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
-            )
+            with gc_paused():  # the step's graph has no cycles; returning frees it
+                value, detached = _eager_step(
+                    model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
+                )
             total_loss += value * len(batch)
             all_outputs.extend(detached)
             all_targets.extend(batch_targets)
@@ -190,7 +193,7 @@ def evaluate(
     accuracy: Accuracy | None = None,
 ) -> tuple[float, float | None]:
     """(loss, accuracy) of `model` on a data set, without recording a graph."""
-    with no_grad():
+    with no_grad(), gc_paused():
         outputs = model.forward_batch(inputs)
         value = loss(outputs, list(targets)).data
     return value, None if accuracy is None else accuracy(outputs, list(targets))

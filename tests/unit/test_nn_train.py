@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -213,3 +214,26 @@ def test_fit_and_evaluate_run_a_subclass_s_own_forward_pass() -> None:
     assert evaluate(model, inputs, targets, loss=mse_loss)[0] == by_hand
     history = fit(model, inputs, targets, loss=mse_loss, optimizer=SGD(model.parameters(), lr=0.0), epochs=1)
     assert history.loss == [by_hand]
+
+
+def test_eager_steps_run_with_the_collector_paused_and_leave_it_on() -> None:
+    seen: list[bool] = []
+
+    def watched(outputs: Any, targets: Any) -> Value:
+        seen.append(gc.isenabled())
+        return mse_loss(outputs, targets)
+
+    inputs, targets = [[0.5, -1.0], [1.0, 2.0], [0.0, 1.0]], [1.0, -1.0, 0.5]
+    model = MLP(2, [3, 1], seed=0)
+    fit(
+        model,
+        inputs,
+        targets,
+        loss=watched,
+        optimizer=SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        batch_size=2,
+        validation=(inputs, targets),
+    )
+    assert seen == [False] * 6  # two batches and the validation pass, each epoch
+    assert gc.isenabled()
