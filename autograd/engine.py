@@ -772,6 +772,8 @@ def dots_batch(
     row_weights = [tuple(ws) for ws in layer]
     bias_data = [(b.data,) for b in bs] if has_bias else []
     plain = not (_no_grad_blocks or _anomaly_blocks)
+    # With constant inputs the parents are the weights (and bias) alone, the same for every vector.
+    weight_parents = [(*ws, b) for ws, b in zip(row_weights, bs, strict=True)] if has_bias else row_weights
     result: list[list[Value]] = []
     for xs in xss:
         size = _length(xs, "dot: each input vector")
@@ -796,7 +798,9 @@ def dots_batch(
         except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
             result.append(_dots_by_row(rows, xs, biases))
             continue
-        if has_bias:
+        if not inputs:
+            parents = weight_parents
+        elif has_bias:
             parents = [(*ws, *inputs, b) for ws, b in zip(row_weights, bs, strict=True)]
         else:
             parents = [ws + inputs for ws in row_weights]
