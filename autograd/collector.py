@@ -18,14 +18,15 @@ def gc_paused() -> Iterator[None]:
     back to itself. (micrograd's closures capture their output node, so each of
     its nodes is a cycle that only the collector can free.) Reference counting
     alone therefore frees a graph the moment its last reference goes, and the
-    collector, set off by every few hundred new nodes, would only scan the
-    graph still being built and, as the heap grows, everything else: in `fit`
-    on the moons demo that was a fifth to a third of the 100 eager steps' time.
-    Cycles made inside the block (a gradient graph from
-    `backward(create_graph=True)` refers to its own variables) are not lost:
-    the collector frees them once it runs again. Like `gc.disable()` this is
-    for the whole process, not one thread; blocks nest, and the collector
-    comes back on even when the block raises.
+    collector, set off by new objects as the graph grows, would only scan it
+    and, as the heap grows, everything else (BENCHMARKS.md gives what that
+    costs `fit`). Cycles made inside the block are not lost: the collector
+    frees them once it runs again (a gradient graph from
+    `backward(create_graph=True)` refers to its own variables; a loss of your
+    own may make some). Blocks nest, and the collector is restored even when
+    the block raises. Like `gc.disable()` this holds for the whole process: a
+    block that ends in one thread turns the collector back on for a block still
+    open in another, and a `gc.disable()` inside a block is undone when it ends.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -1177,9 +1177,10 @@ def _accumulate(total: Any, contribution: Value) -> Value:
 # ---- hooks --------------------------------------------------------------------
 
 Hook = Callable[[Any], Any]
-# Hooks by Value, in registration order. Weak keys: a hook never keeps its
-# Value alive, and the table empties itself as graphs are freed, which is what
-# lets backward() take the fast path whenever no hook is left.
+# Hooks by Value, in registration order. Weak keys: the table does not keep a
+# Value alive (a hook that refers to its own Value does, until it is removed),
+# and it empties itself as graphs are freed, which is what lets backward() take
+# the fast path whenever no hook is left.
 _hooks: weakref.WeakKeyDictionary[Value, dict[int, Hook]] = weakref.WeakKeyDictionary()
 _hook_ids = count()
 

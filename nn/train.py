@@ -91,8 +91,9 @@ def fit(
     forward passes of that epoch, before each batch's step. `accuracy` is
     chosen from the loss unless given (None: no accuracy). The progress bar
     shows when stderr is a terminal (`progress=None`), always (True) or never (False).
-    In eager mode each step runs inside `autograd.gc_paused()`: its graph has no
-    reference cycles and is freed when the step ends.
+    In eager mode each step runs inside `autograd.gc_paused()`: the library's
+    graphs have no reference cycles, so each step's is freed when the step ends
+    (the collector runs again between steps, for any cycles of a custom loss).
     With `compile=True` each batch's step is traced once (`autograd.trace`) and then
     runs as generated code, with the same numbers as eager mode. With `compile="batch"`
     the loss of one example is traced once (`autograd.trace_batch`) and every batch runs
@@ -162,7 +163,7 @@ def fit(
                 all_outputs.extend(detached)
                 all_targets.extend(batch_targets)
                 continue
-            with gc_paused():  # the step's graph has no cycles; returning frees it
+            with gc_paused():  # the step's graph is freed by reference counting as it returns
                 value, detached = _eager_step(
                     model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
                 )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import weakref
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from autograd import Value
+from autograd import Value, gc_paused
 from nn import (
     MLP,
     SGD,
@@ -237,3 +238,28 @@ def test_eager_steps_run_with_the_collector_paused_and_leave_it_on() -> None:
     )
     assert seen == [False] * 6  # two batches and the validation pass, each epoch
     assert gc.isenabled()
+
+
+def test_fit_frees_each_step_s_graph_by_reference_counting_alone() -> None:
+    probes: list[weakref.ref[Value]] = []
+
+    def watched(outputs: Any, targets: Any) -> Value:
+        loss = hinge_loss(outputs, targets)
+        probes.append(weakref.ref(loss))
+        return loss
+
+    inputs, labels = make_xor(12, seed=1)
+    model = MLP(2, [4, 4, 1], seed=1)
+    with gc_paused():  # off all through fit, so only reference counting can free a graph
+        fit(
+            model,
+            inputs,
+            signs(labels),
+            loss=watched,
+            optimizer=SGD(model.parameters(), lr=0.1),
+            epochs=3,
+            batch_size=5,
+            l2=1e-3,
+        )
+        assert len(probes) == 9
+        assert [p() for p in probes] == [None] * 9
