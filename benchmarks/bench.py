@@ -234,12 +234,14 @@ def main(argv: list[str] | None = None) -> None:
         write_section(args.write, "Engine", text, facts)
 
 
-def write_section(path: Path, title: str, text: str, facts: dict[str, str]) -> None:
+def write_section(
+    path: Path, title: str, text: str, facts: dict[str, str], how: str = "medians, garbage collector on"
+) -> None:
     """Replace (or add) the `## title` section of a Markdown file with this run's table."""
     # Name the script that is running: the nn benchmark and the suite write through here too.
     command = f"python benchmarks/{Path(sys.argv[0]).name} --write {path.name}"
     body = (
-        f"## {title}\n\nMeasured with `{command}` (part of `make bench`); medians, garbage collector on.\n"
+        f"## {title}\n\nMeasured with `{command}` (part of `make bench`); {how}.\n"
         f"{'; '.join(f'{k} {v}' for k, v in facts.items())}.\n\n{text}\n"
     )
     old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
