@@ -42,7 +42,16 @@ from numbers import Real
 from typing import Any
 
 from ._sums import exact_sum as _exact_sum
-from .engine import FLOAT_MATH, LocalGrad, Value, dot, enable_grad, gradient_totals, topological_order
+from .engine import (
+    _GATES,
+    FLOAT_MATH,
+    LocalGrad,
+    Value,
+    dot,
+    enable_grad,
+    gradient_totals,
+    topological_order,
+)
 
 __all__ = [
     "CompileError",
@@ -119,9 +128,23 @@ def _folded_number_rules() -> set[Any]:
     return {rule.func for rule in folded if isinstance(rule, partial)}
 
 
+def _fused_dot_forward(gate: Callable[[float], float]) -> Callable[..., float]:
+    # A dot fused with its activation runs as a primitive would: its forward on the parents' data.
+    def forward(*inputs: float) -> float:
+        half = len(inputs) // 2  # w_1..w_n, x_1..x_n (and b), as in the engine
+        terms = list(map(float.__mul__, inputs[:half], inputs[half : 2 * half]))
+        if len(inputs) & 1:
+            terms.append(inputs[-1])
+        return gate(_exact_sum(terms))
+
+    return forward
+
+
 _FOLDED = _folded_number_rules()
 _BUILTIN = _builtin_rules()
-_FORWARDS: dict[Any, Callable[..., float]] = {}
+_FORWARDS: dict[Any, Callable[..., float]] = {
+    rule: _fused_dot_forward(gate) for gate, rule, _ in _GATES.values()
+}
 
 
 def register_forward(local_grad: LocalGrad, forward: Callable[..., float]) -> None:

@@ -510,6 +510,29 @@ def _dot_const_bias_grad(xs: tuple[float, ...], m: Any, out: Any, *ws: Any) -> t
     return (*xs, 1.0)  # d(w.x + b)/dw_i = x_i, d(w.x + b)/db = 1
 
 
+# dot fused with its activation gate, g(w.x + b) as ONE node: each of dot's local
+# gradients times the gate's slope g'(S), written from the node's output as the
+# gates' own rules are. Inputs are w_1..w_n, x_1..x_n (and b), all Values.
+def _dot_relu_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+    return _scaled_dot_grad(m.step(out), inputs)  # relu'(S) = 1 where relu(S) > 0, else 0
+
+
+def _dot_tanh_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+    return _scaled_dot_grad(1.0 - out * out, inputs)  # tanh'(S) = 1 - tanh^2 S
+
+
+def _dot_sigmoid_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
+    return _scaled_dot_grad(out * (1.0 - out), inputs)  # s'(S) = s(S) (1 - s(S))
+
+
+def _scaled_dot_grad(slope: Any, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
+    half = len(inputs) // 2
+    local = [x * slope for x in inputs[half : 2 * half]] + [w * slope for w in inputs[:half]]
+    if len(inputs) & 1:
+        local.append(slope)  # d g(w.x + b)/db = g'(S)
+    return tuple(local)
+
+
 # ---- the math namespaces that rules are written with ------------------------
 
 
@@ -696,17 +719,35 @@ def primitive(name: str, local_grad: LocalGrad) -> Callable[[Callable[..., float
     return wrap
 
 
-def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
+def dot(
+    ws: Sequence[Operand],
+    xs: Sequence[Operand],
+    bias: Operand | None = None,
+    *,
+    activation: str | None = None,
+) -> Value:
     """sum(w_i * x_i) (+ bias) as ONE node, exactly rounded: a neuron's weighted sum.
 
     When every x is a plain number the xs are constants and only the ws (and
-    the bias) are parents.
+    the bias) are parents. With `activation` "relu", "tanh" or "sigmoid" the
+    node is g(sum) itself, op "dot+relu" and so on, with the same data as the
+    gate applied to the sum and every x a parent (a number becomes a leaf);
+    "linear" (or None) is the plain sum.
     """
+    gate = _gate(activation)
     if _length(ws, "dot: each weight vector") != _length(xs, "dot: each input vector"):
         raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
     # map() over attrgetter and mul keeps the per-term work in C: this is every neuron's forward.
     weights = _as_values(ws, "dot")
     b = None if bias is None else _lift_strict(bias, "dot")
+    if gate is not None:
+        forward, rule, op = gate
+        inputs = _as_values(xs, "dot")
+        terms = list(map(mul, map(_data, weights), map(_data, inputs)))
+        if b is None:
+            return _node(forward(_exact_sum(terms)), weights + inputs, op, rule)
+        terms.append(b.data)
+        return _node(forward(_exact_sum(terms)), (*weights, *inputs, b), op, rule)
     input_types = set(map(type, xs))
     if input_types <= _NUMBER_TYPES:
         constants = tuple(map(float, xs))
@@ -724,29 +765,37 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
 
 
 def dots(
-    rows: Sequence[Sequence[Operand]], xs: Sequence[Operand], biases: Sequence[Operand | None] | None = None
+    rows: Sequence[Sequence[Operand]],
+    xs: Sequence[Operand],
+    biases: Sequence[Operand | None] | None = None,
+    *,
+    activation: str | None = None,
 ) -> list[Value]:
     """`dot(ws, xs, b)` for every row of weights `ws` (and its bias `b`) over the same inputs: a layer.
 
-    The nodes are exactly those of `dot`, one per row. When every weight is a
+    The nodes are exactly those of `dot` (with the same `activation`), one per
+    row. When every weight is a
     Value and the biases are all Values or all None, the layer is checked and
     multiplied out in a few passes in C rather than row by row, which is most
     of a network's forward pass.
     """
-    return dots_batch(rows, [xs], biases)[0]
+    return dots_batch(rows, [xs], biases, activation=activation)[0]
 
 
 def dots_batch(
     rows: Sequence[Sequence[Operand]],
     xss: Sequence[Sequence[Operand]],
     biases: Sequence[Operand | None] | None = None,
+    *,
+    activation: str | None = None,
 ) -> list[list[Value]]:
-    """`dots(rows, xs, biases)` for every input vector `xs` of `xss`: a layer over a batch.
+    """`dots(rows, xs, biases, activation=...)` for every input vector `xs` of `xss`: a layer over a batch.
 
     The nodes are exactly those of `dot`, one per row for each input vector.
     The layer's weights are checked and read once for the whole batch, not once
     per input vector.
     """
+    gate = _gate(activation)
     m = _length(rows, "dots: the rows of weights")
     _length(xss, "dots_batch: the input vectors")
     if biases is None:
@@ -766,12 +815,13 @@ def dots_batch(
     weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value]
     if not (n and (has_bias or bias_types == _NONE_TYPE) and lengths == {n} and len(weights) == n * m):
         # No weights, a row without a bias, numbers among the weights, or an error to report.
-        return [_dots_by_row(rows, xs, biases) for xs in xss]
+        return [_dots_by_row(rows, xs, biases, activation) for xs in xss]
     layer = cast("Sequence[Sequence[Value]]", rows)
     bs = cast("Sequence[Value]", biases)
     row_weights = [tuple(ws) for ws in layer]
     bias_data = [(b.data,) for b in bs] if has_bias else []
     plain = not (_no_grad_blocks or _anomaly_blocks)
+    op = "dot" if gate is None else gate[2]
     # With constant inputs the parents are the weights (and bias) alone, the same for every vector.
     weight_parents = [(*ws, b) for ws, b in zip(row_weights, bs, strict=True)] if has_bias else row_weights
     result: list[list[Value]] = []
@@ -783,12 +833,17 @@ def dots_batch(
             known: tuple[float, ...] = tuple([x.data for x in inputs])
             rule: LocalGrad = _dot_bias_grad if has_bias else _dot_grad
         elif input_types <= _NUMBER_TYPES and input_types and size == n:
-            inputs = ()
             known = tuple(map(float, xs))
-            rule = partial(_dot_const_bias_grad if has_bias else _dot_const_grad, known)  # one for the layer
+            if gate is None:
+                inputs = ()
+                rule = partial(_dot_const_bias_grad if has_bias else _dot_const_grad, known)  # for the row
+            else:
+                inputs = tuple(map(Value, known))  # a fused node's inputs are parents, as in dot
         else:  # a mixed or wrong-length input vector: dot sorts it out (or names the problem)
-            result.append(_dots_by_row(rows, xs, biases))
+            result.append(_dots_by_row(rows, xs, biases, activation))
             continue
+        if gate is not None:
+            rule = gate[1]
         products = map(mul, weights, known * m)
         row_terms: Iterable[tuple[float, ...]] = zip(*[products] * n, strict=True)  # one row's products
         if has_bias:
@@ -796,8 +851,10 @@ def dots_batch(
         try:
             sums = list(map(math.fsum, row_terms))
         except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
-            result.append(_dots_by_row(rows, xs, biases))
+            result.append(_dots_by_row(rows, xs, biases, activation))
             continue
+        if gate is not None:
+            sums = list(map(gate[0], sums))
         if not inputs:
             parents = weight_parents
         elif has_bias:
@@ -805,7 +862,7 @@ def dots_batch(
         else:
             parents = [ws + inputs for ws in row_weights]
         if not plain:
-            result.append([_node(s, p, "dot", rule) for s, p in zip(sums, parents, strict=True)])
+            result.append([_node(s, p, op, rule) for s, p in zip(sums, parents, strict=True)])
             continue
         out: list[Value] = []
         emit = out.append
@@ -815,7 +872,7 @@ def dots_batch(
             node.grad = 0.0
             node.label = ""
             node._parents = p
-            node._op = "dot"
+            node._op = op
             node._local_grad = rule
             emit(node)
         result.append(out)
@@ -823,10 +880,13 @@ def dots_batch(
 
 
 def _dots_by_row(
-    rows: Sequence[Sequence[Operand]], xs: Sequence[Operand], biases: Sequence[Operand | None]
+    rows: Sequence[Sequence[Operand]],
+    xs: Sequence[Operand],
+    biases: Sequence[Operand | None],
+    activation: str | None,
 ) -> list[Value]:
     _length(xs, "dot: each input vector")  # checked even when there are no rows
-    return [dot(ws, xs, b) for ws, b in zip(rows, biases, strict=True)]
+    return [dot(ws, xs, b, activation=activation) for ws, b in zip(rows, biases, strict=True)]
 
 
 def _length(items: object, what: str) -> int:
@@ -905,6 +965,30 @@ def _sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
+
+
+def _relu(s: float) -> float:
+    return s if s > 0.0 else 0.0
+
+
+# An activation fused into dot: the gate on floats, the node's rule and its op name.
+Gate = tuple[Callable[[float], float], LocalGrad, str]
+_GATES: dict[str, Gate] = {
+    "relu": (_relu, _dot_relu_grad, "dot+relu"),
+    "tanh": (math.tanh, _dot_tanh_grad, "dot+tanh"),
+    "sigmoid": (_sigmoid, _dot_sigmoid_grad, "dot+sigmoid"),
+}
+
+
+def _gate(activation: object) -> Gate | None:
+    if activation is None or activation == "linear":
+        return None
+    gate = _GATES.get(activation) if isinstance(activation, str) else None
+    if gate is None:
+        raise ValueError(
+            f"dot: unknown activation {activation!r} (choose from linear, relu, tanh, sigmoid) (op 'dot')"
+        )
+    return gate
 
 
 # ---- no_grad -----------------------------------------------------------------
@@ -1039,7 +1123,10 @@ def _backward_floats(root: Value, seed: float) -> None:
             # dot's rules, inline: the hot node of every network. The same terms added in the
             # same order as the rule's, without building the tuple of local gradients.
             rule = node._local_grad
-            if rule is _dot_bias_grad or rule is _dot_grad:
+            if rule is _dot_relu_grad and not node.data > 0.0:
+                continue  # a fused relu that is off passes zeros on, as its own gate would
+            if rule is _dot_bias_grad or rule is _dot_grad or rule is _dot_relu_grad:
+                # dot's local gradients; a fused relu that is on has slope 1, so they are its own too
                 half = n // 2  # parents are w_1..w_h, x_1..x_h (and b)
                 ws, xs = parents[:half], parents[half : 2 * half]
                 for w, x in zip(ws, xs, strict=True):
@@ -1048,6 +1135,17 @@ def _backward_floats(root: Value, seed: float) -> None:
                     x.grad += upstream * w.data  # d(w.x)/dx_i = w_i
                 if n & 1:
                     parents[-1].grad += upstream  # d(w.x + b)/db = 1
+            elif rule is _dot_tanh_grad or rule is _dot_sigmoid_grad:
+                out = node.data  # the slope g'(S) times dot's local gradients, as in the rule
+                slope = 1.0 - out * out if rule is _dot_tanh_grad else out * (1.0 - out)
+                half = n // 2
+                ws, xs = parents[:half], parents[half : 2 * half]
+                for w, x in zip(ws, xs, strict=True):
+                    w.grad += upstream * (x.data * slope)
+                for w, x in zip(ws, xs, strict=True):
+                    x.grad += upstream * (w.data * slope)
+                if n & 1:
+                    parents[-1].grad += upstream * slope
             elif type(rule) is partial and (
                 rule.func is _dot_const_bias_grad or rule.func is _dot_const_grad
             ):

@@ -77,6 +77,13 @@ OP_CASES: list[OpCase] = [
     OpCase("dot_constants", lambda a, b: dot([a, b], [0.5, -2.0]), (moderate, moderate)),
     OpCase("dot_constants_bias", lambda a, b, c: dot([a, b], [0.5, -2.0], c), (moderate,) * 3),
     OpCase("dot_shared", lambda a, b: dot([a, b, a], [b, a, 3.0]), (moderate, moderate)),
+    # dot fused with its activation: relu only where the sum is clear of its kink.
+    OpCase("dot_relu_on", lambda a, b, c: dot([a, b], [c, a], c, activation="relu"), (positive,) * 3),
+    OpCase("dot_relu_off", lambda a, b, c: dot([a, b], [c, a], -60.0, activation="relu"), (positive,) * 3),
+    OpCase("dot_tanh", lambda a, b, c, d: dot([a, b], [c, d], a * d, activation="tanh"), (moderate,) * 4),
+    OpCase(
+        "dot_sigmoid_constants", lambda a, b: dot([a, b], [0.5, -2.0], activation="sigmoid"), (moderate,) * 2
+    ),
 ]
 
 
@@ -123,6 +130,8 @@ BINARY_STEPS: dict[str, Callable[[Value, Value], Value]] = {
     "dot_no_bias": lambda a, b: dot([a, b], [b, a]),
     "dot_constants": lambda a, b: dot([a, b, a], [0.5, -2.0, 1.5], b),
     "dot_constants_no_bias": lambda a, b: dot([a, b, a], [0.5, 2.0, -1.0]),
+    "dot_tanh": lambda a, b: dot([a, b], [b, 0.5], a, activation="tanh"),
+    "dot_sigmoid": lambda a, b: dot([a, b, a], [b, a, 1.5], activation="sigmoid"),
     "sum": lambda a, b: Value.sum([a, b, a, 2.0]),
 }
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from autograd import AnomalyError, Value, detect_anomaly, dot, dots, dots_batch, no_grad
+from autograd import AnomalyError, Value, detect_anomaly, dot, dots, dots_batch, no_grad, topological_order
 
 
 def grads_of(f, *xs: float) -> tuple[float, list[float]]:
@@ -322,3 +322,104 @@ def test_dots_batch_checks_every_input_vector() -> None:
     assert [[(v.data, v.is_leaf) for v in layer] for layer in layers] == [[(3.0, True)], [(6.0, True)]]
     with detect_anomaly(), pytest.raises(AnomalyError, match=r"op 'dot' produced inf"):
         dots_batch(rows, [[1.0, 1.0], [1e308, 1e308]], [Value(0.0)])
+
+
+GATES = ["relu", "tanh", "sigmoid"]
+
+
+@pytest.mark.parametrize("activation", GATES)
+@pytest.mark.parametrize("bias", [0.25, -5.0, None])
+def test_dot_with_an_activation_is_one_node_the_gate_on_the_sum(activation: str, bias: float | None) -> None:
+    ws, xs = [Value(0.4), Value(-1.3)], [Value(0.7), Value(0.2)]
+    b = None if bias is None else Value(bias)
+    fused = dot(ws, xs, b, activation=activation)
+    gate = getattr(dot(ws, xs, b), activation)()
+    assert fused.op == f"dot+{activation}"
+    assert fused.parents == (*ws, *xs) + (() if b is None else (b,))
+    assert fused.data == gate.data  # the same exact sum, then the same gate
+    leaves = [*ws, *xs] + ([] if b is None else [b])
+    gate.backward()
+    by_gate = [v.grad for v in leaves]
+    for v in leaves:
+        v.grad = 0.0
+    fused.backward()
+    if activation == "relu":  # a slope of 1 or 0: not even rounding differs
+        assert [v.grad for v in leaves] == by_gate
+    else:
+        assert [v.grad for v in leaves] == pytest.approx(by_gate, rel=1e-15)
+
+
+@pytest.mark.parametrize("activation", GATES)
+def test_a_fused_dot_backward_matches_the_general_path_bit_for_bit(activation: str) -> None:
+    ws, xs, b = [Value(0.4), Value(-1.3), Value(0.9)], [Value(0.7), Value(0.2), Value(-0.6)], Value(0.1)
+    leaves = [*ws, *xs, b]
+    passes = []
+    for general in (False, True):
+        for v in leaves:
+            v.grad = 0.0
+        out = dot(ws, xs, b, activation=activation) * 1.7 + dot(
+            ws, [xs[1], xs[0], ws[0]], activation=activation
+        )
+        if general:  # a hook anywhere sends backward down the general path
+            with Value(0.0).register_hook(lambda g: None):
+                out.backward()
+        else:
+            out.backward()
+        passes.append([v.grad for v in leaves])
+    assert passes[0] == passes[1]
+
+
+@pytest.mark.parametrize("activation", GATES)
+def test_a_fused_dot_lifts_numbers_among_its_inputs_to_leaves(activation: str) -> None:
+    ws, b = [Value(0.4), Value(-1.3)], Value(0.5)
+    out = dot(ws, [0.7, -2], b, activation=activation)
+    constants = out.parents[2:4]
+    assert [(c.data, c.is_leaf) for c in constants] == [(0.7, True), (-2.0, True)]
+    assert out.data == dot(ws, [0.7, -2], b, activation=activation).data
+    assert set(topological_order(out)) == {out, *ws, *constants, b}
+    out.backward()
+    assert constants[0].grad != 0.0  # an input gets its gradient, as through a primitive
+
+
+@pytest.mark.parametrize("activation", GATES)
+def test_dots_batch_with_an_activation_makes_the_nodes_dot_makes(activation: str) -> None:
+    rows = [[Value(0.1 * (i + j) - 0.4) for j in range(3)] for i in range(4)]
+    biases = [Value(0.5), Value(1e16), Value(-0.25), Value(-1e16)]
+    h = [Value(0.3), Value(-1.7), Value(2.5)]
+    batch: list[list[Any]] = [h, [h[2], h[0], h[2]], [0.3, -1.7, 2], [Value(1e308), Value(1e308), Value(1.0)]]
+    got = dots_batch(rows, batch, biases, activation=activation)
+    for xs, layer in zip(batch[:2], got[:2], strict=True):
+        expected = [dot(ws, xs, b, activation=activation) for ws, b in zip(rows, biases, strict=True)]
+        assert [(a.data, a.op, a.parents, a.local_grads()) for a in layer] == [
+            (e.data, e.op, e.parents, e.local_grads()) for e in expected
+        ]
+    numbers = [dot(ws, batch[2], b, activation=activation) for ws, b in zip(rows, biases, strict=True)]
+    assert [(a.data, a.op, len(a.parents)) for a in got[2]] == [
+        (e.data, e.op, len(e.parents)) for e in numbers
+    ]
+    assert [x.data for x in got[2][0].parents[3:6]] == [0.3, -1.7, 2.0]
+    assert [a.data for a in got[3]] == [
+        dot(ws, batch[3], b, activation=activation).data for ws, b in zip(rows, biases, strict=True)
+    ]
+    assert dots(rows, h, biases, activation=activation)[1].data == got[0][1].data
+    assert [v.op for v in dots_batch(rows, batch, biases, activation="linear")[0]] == ["dot"] * 4
+    with no_grad():
+        assert all(v.is_leaf for v in dots_batch(rows, [h], biases, activation=activation)[0])
+
+
+def test_an_unknown_activation_is_refused_with_the_choices() -> None:
+    ws, xs = [Value(1.0)], [Value(2.0)]
+    for call in (
+        lambda: dot(ws, xs, activation="softplus"),
+        lambda: dots([ws], xs, activation="softplus"),
+        lambda: dots_batch([ws], [xs], activation="softplus"),
+    ):
+        with pytest.raises(ValueError, match=r"unknown activation 'softplus' \(choose from linear, relu"):
+            call()
+    with pytest.raises(ValueError, match="unknown activation 1"):
+        dot(ws, xs, activation=1)  # type: ignore[arg-type]
+
+
+def test_anomaly_mode_names_a_fused_dot_that_overflows() -> None:
+    with detect_anomaly(), pytest.raises(AnomalyError, match=r"op 'dot\+relu' produced inf"):
+        dots_batch([[Value(1e308), Value(1e308)]], [[2.0, 1.0]], [Value(0.0)], activation="relu")
