@@ -342,9 +342,9 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
         ),
         ("tracing one example for it", batch_tracing_ms, "paid once, before the first step"),
         (
-            "demo step, chainrule with fused dot+relu",
+            "demo step, chainrule with fused dot+relu (MLP(..., fused=True), collector on)",
             median["fused"],
-            f"{median['fused'] / median['collector on']:.2f}x the unfused time (collector on in both)",
+            f"{median['fused'] / median['collector on']:.2f}x the unfused time; " + against(median["fused"]),
         ),
         ("demo step, plain floats by hand", median["floats"], "no graph at all"),
     ]

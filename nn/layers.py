@@ -2,8 +2,8 @@
 
 A neuron's weighted sum plus bias is ONE graph node (`autograd.dot`), followed
 by its activation gate; with `fused=True` the two are one `dot+activation`
-node whose local gradient is g'(S) times the input (for a weight), times the
-weight (for an input), or g'(S) itself (for the bias).
+node (`dot(..., activation=...)`) whose local gradient is g'(S) times the input
+(for a weight), times the weight (for an input), or g'(S) itself (for the bias).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from numbers import Real
 from typing import Any, cast
 
-from autograd import Value, dot, dots_batch, primitive, register_forward
+from autograd import Value, dot, dots_batch
 
 from .module import Module
 
@@ -26,59 +26,12 @@ INITS = ("uniform", "xavier", "he")
 Inputs = Sequence["float | Value"]
 
 
-def _sigmoid(s: float) -> float:
-    if s >= 0.0:
-        return 1.0 / (1.0 + math.exp(-s))
-    e = math.exp(s)
-    return e / (1.0 + e)
-
-
-# g(S) on floats, and g'(S) written from the gate's output g(S) with the math namespace m.
-_FORWARD: dict[str, Callable[[float], float]] = {
-    "linear": lambda s: s,
-    "relu": lambda s: s if s > 0.0 else 0.0,
-    "tanh": math.tanh,
-    "sigmoid": _sigmoid,
-}
-_SLOPE_FROM_OUTPUT: dict[str, Callable[[Any, Any], Any]] = {
-    "linear": lambda m, out: 1.0,  # g(S) = S
-    "relu": lambda m, out: m.step(out),  # g(S) > 0 exactly when S > 0
-    "tanh": lambda m, out: 1.0 - out * out,  # 1 - tanh^2
-    "sigmoid": lambda m, out: out * (1.0 - out),  # s (1 - s)
-}
 _ACTIVATE: dict[str, Callable[[Value], Value]] = {
     "linear": lambda s: s,
     "relu": Value.relu,
     "tanh": Value.tanh,
     "sigmoid": Value.sigmoid,
 }
-
-_FUSED_CACHE: dict[tuple[str, int, bool], Callable[..., Value]] = {}
-
-
-def _fused_op(activation: str, nin: int, bias: bool) -> Callable[..., Value]:
-    """One node for g(w . x + b), taking w_1..w_n, x_1..x_n (and b) as inputs."""
-    key = (activation, nin, bias)
-    if key in _FUSED_CACHE:
-        return _FUSED_CACHE[key]
-    g = _FORWARD[activation]
-    slope = _SLOPE_FROM_OUTPUT[activation]
-
-    def local_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
-        d = slope(m, out)  # g'(S): upstream for the weighted sum inside
-        ws, xs = inputs[:nin], inputs[nin : 2 * nin]
-        return (*[x * d for x in xs], *[w * d for w in ws], *((d,) if bias else ()))
-
-    def forward(*inputs: float) -> float:
-        terms = list(map(float.__mul__, inputs[:nin], inputs[nin : 2 * nin]))
-        if bias:
-            terms.append(inputs[-1])
-        return g(math.fsum(terms))
-
-    op = primitive(f"dot+{activation}", local_grad)(forward)
-    register_forward(local_grad, forward)  # so fit(compile=True) can run it
-    _FUSED_CACHE[key] = op
-    return op
 
 
 def _check_activation(owner: str, activation: str) -> str:
@@ -154,10 +107,9 @@ class Neuron(Module):
     def __call__(self, x: Inputs) -> Value:
         """g(w . x + b) for one input vector x (numbers or Values)."""
         if self.fused:
-            op = _fused_op(self.activation, self.nin, self.b is not None)
             if len(x) != self.nin:
                 raise ValueError(f"Neuron expects {self.nin} inputs, got {len(x)}")
-            return op(*self.w, *x, self.b) if self.b is not None else op(*self.w, *x)
+            return dot(self.w, x, self.b, activation=self.activation)
         return self._activate(dot(self.w, x, self.b))
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
@@ -237,9 +189,10 @@ class Layer(Module):
         # The forward pass is most of a training step: one dots_batch call makes the layer's
         # weighted sums for every input vector, then each gets its activation gate.
         neurons = self.neurons
-        if self.fused:
-            return [[n(x) for n in neurons] for x in batch]
-        sums = dots_batch([n.w for n in neurons], batch, [n.b for n in neurons])
+        rows, biases = [n.w for n in neurons], [n.b for n in neurons]
+        if self.fused:  # one dot+activation node per neuron
+            return dots_batch(rows, batch, biases, activation=self.activation)
+        sums = dots_batch(rows, batch, biases)
         if self.activation == "linear":
             return sums
         activate = _ACTIVATE[self.activation]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -65,13 +65,26 @@ def test_fused_neuron_is_one_node_with_the_same_value_and_gradients(activation: 
     assert plain.state_dict() == fused.state_dict()
     xs = [[Value(v) for v in (0.3, -0.7, 0.9)] for _ in range(2)]
     outs = [plain(xs[0]), fused(xs[1])]
-    assert outs[1].op == f"dot+{activation}"
-    assert set(outs[1].parents) >= {*fused.w, fused.b}
-    assert outs[1].data == pytest.approx(outs[0].data, rel=1e-12)
+    # A linear neuron is its weighted sum: fused or not, the one dot node.
+    assert outs[1].op == ("dot" if activation == "linear" else f"dot+{activation}")
+    assert outs[1].parents == (*fused.w, *xs[1], fused.b)
+    assert outs[1].data == outs[0].data  # the same exact sum, then the same gate
     for out in outs:
         out.backward()
     for p, q in zip(plain.parameters() + xs[0], fused.parameters() + xs[1], strict=True):
         assert q.grad == pytest.approx(p.grad, rel=1e-12, abs=1e-15)
+
+
+def test_a_fused_relu_mlp_gives_the_unfused_gradients_exactly() -> None:
+    inputs = [[0.3 * k - 1.0, 0.7 - 0.2 * k] for k in range(8)]
+    grads = []
+    for fused in (False, True):
+        model = MLP(2, [6, 5, 1], seed=4, fused=fused)
+        scores = cast("list[Value]", model.forward_batch(inputs))
+        Value.sum([s * (k - 3.5) for k, s in enumerate(scores)]).backward()
+        grads.append([p.grad for p in model.parameters()])
+    assert grads[1] == grads[0]
+    assert any(g == 0.0 for g in grads[0]) and any(g != 0.0 for g in grads[0])  # units off and on
 
 
 def test_fused_mlp_matches_unfused_after_backward() -> None:
