@@ -70,7 +70,8 @@ class Value:
     holds the gradient of the latest backward pass.
     """
 
-    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local_grad", "__weakref__")  # noqa: RUF023
+    # _hook_table is set only on a Value that has hooks (see register_hook).
+    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local_grad", "_hook_table", "__weakref__")  # noqa: RUF023
 
     data: float
     grad: Any  # a float; a Value after backward(create_graph=True)
@@ -78,6 +79,7 @@ class Value:
     _parents: tuple[Value, ...]
     _op: str
     _local_grad: LocalGrad | None
+    _hook_table: dict[int, Callable[[Any], Any]]
 
     def __init__(self, data: float, label: str = "") -> None:
         if type(data) is not float:
@@ -1194,7 +1196,7 @@ def gradient_totals(
     only visits the Values through which a root depends on them. Hooks run
     here, and so do the anomaly checks while `detect_anomaly()` is on.
     """
-    hooks = {value: list(table.values()) for value, table in _hooks.items() if table}
+    hooks = {value: list(table.values()) for value in list(_hooks) if (table := _hook_table(value))}
     anomaly = is_anomaly_enabled()
     totals: dict[Value, Any] = {}
     for root, seed in zip(roots, seeds, strict=True):
@@ -1275,11 +1277,12 @@ def _accumulate(total: Any, contribution: Value) -> Value:
 # ---- hooks --------------------------------------------------------------------
 
 Hook = Callable[[Any], Any]
-# Hooks by Value, in registration order. Weak keys: the table does not keep a
-# Value alive (a hook that refers to its own Value does, until it is removed),
-# and it empties itself as graphs are freed, which is what lets backward() take
-# the fast path whenever no hook is left.
-_hooks: weakref.WeakKeyDictionary[Value, dict[int, Hook]] = weakref.WeakKeyDictionary()
+# A Value's hooks live on the Value itself (`_hook_table`, in registration order),
+# so a hook that refers to its own Value makes an ordinary cycle that the garbage
+# collector frees. The set of Values with hooks holds them weakly and empties
+# itself as graphs are freed, which is what lets backward() take the fast path
+# whenever no hook is left.
+_hooks: weakref.WeakSet[Value] = weakref.WeakSet()
 _hook_ids = count()
 
 
@@ -1295,11 +1298,12 @@ class HookHandle:
     def remove(self) -> None:
         """Take the hook off its Value; removing it again does nothing."""
         value = self._value()
-        table = _hooks.get(value) if value is not None else None
+        table = _hook_table(value) if value is not None else None
         if table is not None:
             table.pop(self._key, None)
             if not table:
-                del _hooks[value]  # type: ignore[arg-type]
+                del value._hook_table  # type: ignore[union-attr]
+                _hooks.discard(value)  # type: ignore[arg-type]
 
     def __enter__(self) -> HookHandle:
         return self
@@ -1312,11 +1316,16 @@ def _add_hook(value: Value, hook: Hook) -> HookHandle:
     if not callable(hook):
         raise TypeError(f"register_hook expects a callable, got {type(hook).__name__} {hook!r}")
     key = next(_hook_ids)
-    table = _hooks.get(value)
+    table = _hook_table(value)
     if table is None:
-        table = _hooks[value] = {}
+        table = value._hook_table = {}
+        _hooks.add(value)
     table[key] = hook
     return HookHandle(value, key)
+
+
+def _hook_table(value: Value) -> dict[int, Hook] | None:
+    return getattr(value, "_hook_table", None)  # unset on a Value that never had a hook
 
 
 def _run_hooks(node: Value, hooks: list[Hook], gradient: Any, create_graph: bool) -> Any:

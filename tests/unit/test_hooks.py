@@ -133,6 +133,29 @@ def test_a_hook_keeps_neither_its_value_nor_a_table_entry_alive() -> None:
     assert not _hooks
 
 
+def test_a_hook_that_refers_to_its_own_value_is_freed_with_it() -> None:
+    def scaled_by_itself() -> weakref.ref[Value]:
+        x = Value(2.0)
+        x.register_hook(lambda g: g * x.data)  # x -> its hooks -> this closure -> x: a cycle
+        (x * x).backward()
+        assert x.grad == 8.0
+        return weakref.ref(x)
+
+    alive = scaled_by_itself()
+    gc.collect()  # a cycle, so the collector frees it (reference counting cannot)
+    assert alive() is None
+    assert not _hooks
+
+
+def test_removing_the_last_hook_leaves_no_trace_on_the_value() -> None:
+    x = Value(2.0)
+    first, second = x.register_hook(print), x.register_hook(print)
+    first.remove()
+    assert x in _hooks
+    second.remove()
+    assert x not in _hooks and not hasattr(x, "_hook_table")
+
+
 def test_hooks_with_no_effect_give_the_fast_path_gradients_exactly() -> None:
     def build() -> tuple[list[Value], Value]:
         leaves = [Value(0.3), Value(-1.7), Value(2.2)]
