@@ -516,7 +516,11 @@ def _dot_const_bias_grad(xs: tuple[float, ...], m: Any, out: Any, *ws: Any) -> t
 # gradients times the gate's slope g'(S), written from the node's output as the
 # gates' own rules are. Inputs are w_1..w_n, x_1..x_n (and b), all Values.
 def _dot_relu_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
-    return _scaled_dot_grad(m.step(out), inputs)  # relu'(S) = 1 where relu(S) > 0, else 0
+    # relu'(S) = 1 where relu(S) > 0: dot's own local gradients. Where it is 0 they are
+    # exact zeros rather than 0 * x, as the unfused relu passes 0 on and dot passes nothing.
+    if not m.step(out):
+        return (0.0,) * len(inputs)
+    return _dot_bias_grad(m, out, *inputs) if len(inputs) & 1 else _dot_grad(m, out, *inputs)
 
 
 def _dot_tanh_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
@@ -747,9 +751,14 @@ def dot(
         inputs = _as_values(xs, "dot")
         terms = list(map(mul, map(_data, weights), map(_data, inputs)))
         if b is None:
-            return _node(forward(_exact_sum(terms)), weights + inputs, op, rule)
-        terms.append(b.data)
-        return _node(forward(_exact_sum(terms)), (*weights, *inputs, b), op, rule)
+            parents = weights + inputs
+        else:
+            terms.append(b.data)
+            parents = (*weights, *inputs, b)
+        total = _exact_sum(terms)
+        if _anomaly_blocks:
+            _check_weighted_sum(total, parents, gate)
+        return _node(forward(total), parents, op, rule)
     input_types = set(map(type, xs))
     if input_types <= _NUMBER_TYPES:
         constants = tuple(map(float, xs))
@@ -776,7 +785,8 @@ def dots(
     """`dot(ws, xs, b)` for every row of weights `ws` (and its bias `b`) over the same inputs: a layer.
 
     The nodes are exactly those of `dot` (with the same `activation`), one per
-    row. When every weight is a
+    row; a fused layer lifts a number among `xs` to one leaf for all its rows.
+    When every weight is a
     Value and the biases are all Values or all None, the layer is checked and
     multiplied out in a few passes in C rather than row by row, which is most
     of a network's forward pass.
@@ -793,9 +803,11 @@ def dots_batch(
 ) -> list[list[Value]]:
     """`dots(rows, xs, biases, activation=...)` for every input vector `xs` of `xss`: a layer over a batch.
 
-    The nodes are exactly those of `dot`, one per row for each input vector.
-    The layer's weights are checked and read once for the whole batch, not once
-    per input vector.
+    The nodes are exactly those of `dot`, one per row for each input vector,
+    except that with an activation a number among an input vector becomes one
+    leaf shared by the layer's rows (its gradient is the input's). The layer's
+    weights are checked and read once for the whole batch, not once per input
+    vector.
     """
     gate = _gate(activation)
     m = _length(rows, "dots: the rows of weights")
@@ -855,14 +867,17 @@ def dots_batch(
         except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
             result.append(_dots_by_row(rows, xs, biases, activation))
             continue
-        if gate is not None:
-            sums = list(map(gate[0], sums))
         if not inputs:
             parents = weight_parents
         elif has_bias:
             parents = [(*ws, *inputs, b) for ws, b in zip(row_weights, bs, strict=True)]
         else:
             parents = [ws + inputs for ws in row_weights]
+        if gate is not None:
+            if _anomaly_blocks:
+                for total, p in zip(sums, parents, strict=True):
+                    _check_weighted_sum(total, p, gate)
+            sums = list(map(gate[0], sums))
         if not plain:
             result.append([_node(s, p, op, rule) for s, p in zip(sums, parents, strict=True)])
             continue
@@ -888,7 +903,16 @@ def _dots_by_row(
     activation: str | None,
 ) -> list[Value]:
     _length(xs, "dot: each input vector")  # checked even when there are no rows
+    if activation is not None and activation != "linear":
+        xs = _as_values(xs, "dot")  # a fused layer lifts a number among its inputs once, for every row
     return [dot(ws, xs, b, activation=activation) for ws, b in zip(rows, biases, strict=True)]
+
+
+def _check_weighted_sum(total: float, parents: tuple[Value, ...], gate: Gate) -> None:
+    # Anomaly mode checks a fused node's weighted sum too: its gate can hide an inf or a
+    # nan there (tanh(inf) is 1, relu(nan) is 0), which the unfused dot node would report.
+    if not math.isfinite(total):
+        _node(total, parents, f"{gate[2]} (weighted sum)", gate[1])  # raises in anomaly mode
 
 
 def _length(items: object, what: str) -> int:
@@ -1125,10 +1149,15 @@ def _backward_floats(root: Value, seed: float) -> None:
             # dot's rules, inline: the hot node of every network. The same terms added in the
             # same order as the rule's, without building the tuple of local gradients.
             rule = node._local_grad
-            if rule is _dot_relu_grad and not node.data > 0.0:
-                continue  # a fused relu that is off passes zeros on, as its own gate would
+            if rule is _dot_relu_grad and not node.data > 0.0:  # a fused relu that is off
+                zero = upstream * 0.0  # what each parent gets from the rule's zeros
+                if zero == 0.0:
+                    continue  # adding 0 changes nothing
+                for parent in parents:
+                    parent.grad += zero  # nan from an infinite upstream, as the rule gives
+                continue
             if rule is _dot_bias_grad or rule is _dot_grad or rule is _dot_relu_grad:
-                # dot's local gradients; a fused relu that is on has slope 1, so they are its own too
+                # dot's local gradients, which are also a fused relu's while it is on
                 half = n // 2  # parents are w_1..w_h, x_1..x_h (and b)
                 ws, xs = parents[:half], parents[half : 2 * half]
                 for w, x in zip(ws, xs, strict=True):

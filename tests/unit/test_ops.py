@@ -349,24 +349,52 @@ def test_dot_with_an_activation_is_one_node_the_gate_on_the_sum(activation: str,
         assert [v.grad for v in leaves] == pytest.approx(by_gate, rel=1e-15)
 
 
+def _same_floats(a: list[float], b: list[float]) -> bool:
+    return all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b, strict=True))
+
+
 @pytest.mark.parametrize("activation", GATES)
-def test_a_fused_dot_backward_matches_the_general_path_bit_for_bit(activation: str) -> None:
+@pytest.mark.parametrize("case", ["on", "off", "off, infinite upstream", "infinite input", "two parents"])
+def test_a_fused_dot_backward_matches_the_general_path_bit_for_bit(activation: str, case: str) -> None:
     ws, xs, b = [Value(0.4), Value(-1.3), Value(0.9)], [Value(0.7), Value(0.2), Value(-0.6)], Value(0.1)
+    if case.startswith("off"):
+        b.data = -10.0
+    if case == "infinite input":
+        xs[0].data, b.data = math.inf, -math.inf  # the sum is nan: relu is off, tanh and sigmoid nan
+    seed = math.inf if case == "off, infinite upstream" else 1.7
     leaves = [*ws, *xs, b]
     passes = []
     for general in (False, True):
         for v in leaves:
             v.grad = 0.0
-        out = dot(ws, xs, b, activation=activation) * 1.7 + dot(
-            ws, [xs[1], xs[0], ws[0]], activation=activation
-        )
-        if general:  # a hook anywhere sends backward down the general path
-            with Value(0.0).register_hook(lambda g: None):
-                out.backward()
+        if case == "two parents":
+            out = dot(ws[:1], xs[:1], activation=activation) + dot([], [], b, activation=activation)
         else:
-            out.backward()
+            out = dot(ws, xs, b, activation=activation) + dot(
+                ws, [xs[1], xs[0], ws[0]], activation=activation
+            )
+        if general:
+            watched = Value(0.0)  # a live hook anywhere sends backward down the general path
+            with watched.register_hook(lambda g: None):
+                out.backward(seed)
+        else:
+            out.backward(seed)
         passes.append([v.grad for v in leaves])
-    assert passes[0] == passes[1]
+    assert _same_floats(passes[0], passes[1])
+    if case == "off, infinite upstream" and activation == "relu":
+        assert all(math.isnan(g) for g in passes[0][:3])  # inf times the zeros, as the unfused relu gives
+
+
+def test_a_fused_relu_that_is_off_passes_on_what_the_unfused_one_does() -> None:
+    ws, xs, b = [Value(0.4)], [Value(math.inf)], Value(-math.inf)  # the sum is nan, relu is off
+    grads = []
+    for fused in (False, True):
+        for v in (*ws, *xs, b):
+            v.grad = 0.0
+        out = dot(ws, xs, b, activation="relu") if fused else dot(ws, xs, b).relu()
+        out.backward()
+        grads.append([v.grad for v in (*ws, *xs, b)])
+    assert grads[0] == grads[1] == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("activation", GATES)
@@ -398,6 +426,10 @@ def test_dots_batch_with_an_activation_makes_the_nodes_dot_makes(activation: str
         (e.data, e.op, len(e.parents)) for e in numbers
     ]
     assert [x.data for x in got[2][0].parents[3:6]] == [0.3, -1.7, 2.0]
+    # lifted once for the vector: every row has the same leaves, so their gradient is the input's
+    assert all(v.parents[3:6] == got[2][0].parents[3:6] for v in got[2])
+    mixed = dots_batch(rows, [[Value(0.3), -1.7, 2]], biases, activation=activation)[0]  # dot, row by row
+    assert all(v.parents[3:6] == mixed[0].parents[3:6] for v in mixed)
     assert [a.data for a in got[3]] == [
         dot(ws, batch[3], b, activation=activation).data for ws, b in zip(rows, biases, strict=True)
     ]
@@ -420,6 +452,17 @@ def test_an_unknown_activation_is_refused_with_the_choices() -> None:
         dot(ws, xs, activation=1)  # type: ignore[arg-type]
 
 
-def test_anomaly_mode_names_a_fused_dot_that_overflows() -> None:
-    with detect_anomaly(), pytest.raises(AnomalyError, match=r"op 'dot\+relu' produced inf"):
-        dots_batch([[Value(1e308), Value(1e308)]], [[2.0, 1.0]], [Value(0.0)], activation="relu")
+@pytest.mark.parametrize("activation", GATES)
+def test_anomaly_mode_checks_a_fused_dot_s_weighted_sum(activation: str) -> None:
+    # tanh(inf) is 1 and relu(nan) is 0: the gate would hide what the unfused dot reports.
+    big = [Value(1e308), Value(1e308)]
+    calls: list[Callable[[], object]] = [
+        lambda: dot(big, [2.0, 1.0], activation=activation),
+        lambda: dots_batch([big], [[2.0, 1.0]], [Value(0.0)], activation=activation),
+        lambda: dots_batch([[Value(math.inf)]], [[Value(1.0)]], [Value(-math.inf)], activation=activation),
+    ]
+    for call in calls:
+        with detect_anomaly(), pytest.raises(AnomalyError, match=rf"op 'dot\+{activation} \(weighted sum\)'"):
+            call()
+    with detect_anomaly():
+        assert dot([Value(1.0)], [2.0], activation=activation).op == f"dot+{activation}"
