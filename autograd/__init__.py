@@ -11,7 +11,7 @@
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .apple import ApplePrice, apple_price, draw_apple_price
 from .batched import BatchedFunction, trace_batch
-from .collector import gc_paused
+from .collector import GcPause, gc_paused
 from .compiler import CompiledFunction, CompileError, TraceMismatchError, register_forward, trace
 from .draw import DotNotFoundError, GraphDrawing, GraphTooLargeError, draw_dot
 from .engine import (
@@ -56,6 +56,7 @@ __all__ = [
     "dots",
     "dots_batch",
     "enable_grad",
+    "GcPause",
     "gc_paused",
     "gradcheck",
     "is_grad_enabled",

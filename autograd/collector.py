@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-__all__ = ["gc_paused"]
+__all__ = ["GcPause", "gc_paused"]
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused() -> GcPause:
     """Within this block Python's cyclic garbage collector does not run; on exit it is as before.
 
     A graph of Values holds no reference cycles: a node refers to its parents
@@ -28,10 +25,21 @@ def gc_paused() -> Iterator[None]:
     block that ends in one thread turns the collector back on for a block still
     open in another, and a `gc.disable()` inside a block is undone when it ends.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
+    return GcPause()
+
+
+class GcPause:
+    """What `gc_paused()` returns: a context manager that may be entered again, even nested."""
+
+    __slots__ = ("_was_enabled",)
+
+    def __init__(self) -> None:
+        self._was_enabled: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._was_enabled.append(gc.isenabled())
+        gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._was_enabled.pop():
             gc.enable()

@@ -740,7 +740,7 @@ def dot(
     gate applied to the sum and every x a parent (a number becomes a leaf);
     "linear" (or None) is the plain sum.
     """
-    gate = _gate(activation)
+    gate = _gate(activation, "dot")
     if _length(ws, "dot: each weight vector") != _length(xs, "dot: each input vector"):
         raise ValueError(f"dot of {len(ws)} weights with {len(xs)} inputs (op 'dot')")
     # map() over attrgetter and mul keeps the per-term work in C: this is every neuron's forward.
@@ -791,6 +791,7 @@ def dots(
     multiplied out in a few passes in C rather than row by row, which is most
     of a network's forward pass.
     """
+    _gate(activation, "dots")  # named here, before dots_batch would name itself
     return dots_batch(rows, [xs], biases, activation=activation)[0]
 
 
@@ -809,7 +810,7 @@ def dots_batch(
     weights are checked and read once for the whole batch, not once per input
     vector.
     """
-    gate = _gate(activation)
+    gate = _gate(activation, "dots_batch")
     m = _length(rows, "dots: the rows of weights")
     _length(xss, "dots_batch: the input vectors")
     if biases is None:
@@ -1006,13 +1007,14 @@ _GATES: dict[str, Gate] = {
 }
 
 
-def _gate(activation: object) -> Gate | None:
+def _gate(activation: object, function: str) -> Gate | None:
     if activation is None or activation == "linear":
         return None
     gate = _GATES.get(activation) if isinstance(activation, str) else None
     if gate is None:
         raise ValueError(
-            f"dot: unknown activation {activation!r} (choose from linear, relu, tanh, sigmoid) (op 'dot')"
+            f"{function}: unknown activation {activation!r} (choose from linear, relu, tanh, sigmoid) "
+            "(op 'dot')"
         )
     return gate
 

@@ -209,6 +209,18 @@ def test_gc_paused_restores_the_collector_as_it_was() -> None:
         gc.enable()
 
 
+def test_one_gc_paused_may_be_entered_again_and_nested() -> None:
+    pause = gc_paused()
+    with pause:
+        with pause:
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pause:
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
 def test_gc_paused_turns_the_collector_back_on_when_the_block_raises() -> None:
     with pytest.raises(ZeroDivisionError), gc_paused():
         Value(1.0) / 0.0

@@ -441,12 +441,14 @@ def test_dots_batch_with_an_activation_makes_the_nodes_dot_makes(activation: str
 
 def test_an_unknown_activation_is_refused_with_the_choices() -> None:
     ws, xs = [Value(1.0)], [Value(2.0)]
-    for call in (
-        lambda: dot(ws, xs, activation="softplus"),
-        lambda: dots([ws], xs, activation="softplus"),
-        lambda: dots_batch([ws], [xs], activation="softplus"),
+    for name, call in (
+        ("dot", lambda: dot(ws, xs, activation="softplus")),
+        ("dots", lambda: dots([ws], xs, activation="softplus")),
+        ("dots_batch", lambda: dots_batch([ws], [xs], activation="softplus")),
     ):
-        with pytest.raises(ValueError, match=r"unknown activation 'softplus' \(choose from linear, relu"):
+        with pytest.raises(
+            ValueError, match=rf"^{name}: unknown activation 'softplus' \(choose from linear, relu"
+        ):
             call()
     with pytest.raises(ValueError, match="unknown activation 1"):
         dot(ws, xs, activation=1)  # type: ignore[arg-type]
