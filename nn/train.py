@@ -117,6 +117,9 @@ def fit(
         measure = accuracy
     else:
         raise ValueError(f"fit: accuracy must be 'auto', None or a function, got {accuracy!r}")
+    _check_finite(inputs, "input vector")
+    if validation is not None:
+        _check_finite(validation[0], "validation input vector")
     if not (compile is False or compile is True or compile == "batch"):
         raise ValueError(f"fit: compile must be False, True or 'batch', got {compile!r}")
     if compile is True and shuffle:
@@ -294,6 +297,22 @@ def _one_hot(target: Any, classes: int) -> Any:
     if isinstance(target, int) and not isinstance(target, bool) and 0 <= target < classes:
         return [1.0 if c == target else 0.0 for c in range(classes)]
     return target  # a probability vector, or something the loss rejects with its own message
+
+
+def _check_finite(inputs: Sequence[Any], what: str) -> None:
+    # A nan or an infinite input would train silently in eager mode (relu(nan) is 0) and
+    # give nan gradients in compile="batch" (nan times a zero gradient in a matrix product).
+    for k, vector in enumerate(inputs):
+        try:
+            entries = list(vector)
+        except TypeError:
+            continue  # not a sequence: the model's forward pass says so
+        for i, x in enumerate(entries):
+            number = x.data if isinstance(x, Value) else x
+            if isinstance(number, float) and not math.isfinite(number):
+                raise ValueError(
+                    f"fit: {what} {k} holds {number!r} at position {i}; training needs finite inputs"
+                )
 
 
 def _detached(outputs: list[Any]) -> list[Any]:

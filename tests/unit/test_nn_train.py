@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import math
 import weakref
 from pathlib import Path
 from types import ModuleType
@@ -182,9 +183,33 @@ def test_fit_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> N
         fit(model, [[0.0, 1.0]], [1.0, -1.0], loss=hinge_loss, optimizer=SGD(model.parameters()))
 
 
+@pytest.mark.parametrize("compile", [False, True, "batch"])
+def test_fit_refuses_inputs_that_are_not_finite_and_changes_nothing(compile: Any) -> None:
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    good = [[0.0, 1.0], [1.0, 0.5]]
+    cases: list[tuple[Any, Any, str]] = [
+        ([[0.0, 1.0], [math.nan, 0.5]], None, r"fit: input vector 1 holds nan at position 0"),
+        ([[0.0, Value(math.inf)], [1.0, 0.5]], None, r"fit: input vector 0 holds inf at position 1"),
+        (good, ([[1.0, -math.inf]], [1.0]), r"fit: validation input vector 0 holds -inf at position 1"),
+    ]
+    for inputs, validation, message in cases:
+        with pytest.raises(ValueError, match=message):
+            fit(
+                model,
+                inputs,
+                [1.0, -1.0],
+                loss=hinge_loss,
+                optimizer=SGD(model.parameters()),
+                validation=validation,
+                compile=compile,
+            )
+    assert model.state_dict() == before
+
+
 @pytest.mark.parametrize(("loss", "fused"), [(softmax_cross_entropy, False), (hinge_loss, True)])
 def test_compiled_fit_runs_the_librarys_primitives_like_eager_mode(loss: Any, fused: bool) -> None:
-    # logsumexp and the fused dot+activation ops are primitives whose forwards nn registers.
+    # logsumexp is a primitive whose forward nn registers; the compiler knows the fused dot nodes'.
     inputs, labels = make_xor(24, seed=1)
     targets: list[Any] = labels if loss is softmax_cross_entropy else signs(labels)
     results = []
