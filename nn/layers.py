@@ -54,6 +54,12 @@ def _checked_batch(owner: str, nin: int, inputs: Sequence[Inputs]) -> list[Input
     return batch
 
 
+def _check_flags(owner: str, **flags: object) -> None:
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+
+
 def _check_count(owner: str, what: str, n: object) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{owner}: {what} must be a positive integer, got {n!r}")
@@ -96,6 +102,7 @@ class Neuron(Module):
             activation = "relu" if nonlin else "linear"
         self.nin = _check_count("Neuron", "nin", nin)
         self.activation = _check_activation("Neuron", activation)
+        _check_flags("Neuron", bias=bias, fused=fused)
         self.init = init
         self.fused = fused
         bound = _init_bound("Neuron", init, nin, _check_count("Neuron", "fan_out", fan_out))
@@ -167,6 +174,7 @@ class Layer(Module):
         nin = _check_count("Layer", "nin", nin)
         nout = _check_count("Layer", "nout", nout)
         _check_activation("Layer", activation)
+        _check_flags("Layer", bias=bias, fused=fused)
         _init_bound("Layer", init, nin, nout)
         rng = rng or (random.Random(seed) if seed is not None else None)
         self.neurons = [
@@ -276,6 +284,7 @@ class MLP(Module):
         widths = [_check_count("MLP", f"width of layer {k}", n) for k, n in enumerate(nouts)]
         _check_activation("MLP", activation)
         _check_activation("MLP", output_activation)
+        _check_flags("MLP", bias=bias, fused=fused)
         _init_bound("MLP", init, 1, 1)
         rng = random.Random(seed) if seed is not None else None
         sizes = [nin, *widths]

@@ -206,6 +206,9 @@ def test_set_weights_with_biases_on_a_network_without_biases() -> None:
         (lambda: MLP(2, [4, 1], init="orthogonal"), r"MLP: unknown init 'orthogonal'"),
         (lambda: Neuron(2.5), r"Neuron: nin must be a positive integer, got 2.5"),  # type: ignore[arg-type]
         (lambda: Layer(2, 0), r"Layer: nout must be a positive integer, got 0"),
+        (lambda: MLP(2, [4, 1], fused="yes"), r"MLP: fused must be True or False, got 'yes'"),  # type: ignore[arg-type]
+        (lambda: Layer(2, 3, bias=1), r"Layer: bias must be True or False, got 1"),  # type: ignore[arg-type]
+        (lambda: Neuron(2, fused=None), r"Neuron: fused must be True or False, got None"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_arguments_name_the_class_and_value(make: object, message: str) -> None:
