@@ -75,7 +75,7 @@ from .compiler import (
     _times,
     _times_unless_zero,
 )
-from .engine import FLOAT_MATH, Value, enable_grad, gradient_totals
+from .engine import _GATES, FLOAT_MATH, Value, enable_grad, gradient_totals
 
 __all__ = ["REDUCTIONS", "BatchedFunction", "numpy_math", "trace_batch"]
 
@@ -199,6 +199,9 @@ class _InputBlock(_Block):
 class _DotBlock(_Block):
     """Dot nodes reading the same batched nodes X, with weights and biases that are numbers.
 
+    Fused dot+activation nodes with the same activation form a block too: the
+    activation is then one call on the block's matrix.
+
     `weights[i][c]` lists what member i multiplies X's column c by (Values or
     numbers; more than one when a node appears twice among its inputs).
     """
@@ -210,11 +213,13 @@ class _DotBlock(_Block):
         xs: list[Value],
         weights: list[list[list[Value | float]]],
         biases: list[Value | None],
+        gate: str | None = None,
     ) -> None:
         super().__init__(name, members)
         self.xs = xs
         self.weights = weights
         self.biases = biases
+        self.gate = gate  # the activation of fused dot nodes, applied to the whole product
         self.source: _Block | None = None  # the block whose matrix is X, if there is one
         self.source_columns: list[int] = []  # X's column c is the source's column source_columns[c]
 
@@ -248,6 +253,8 @@ class _MapBlock(_Block):
 _NUMPY_CALLS = {"exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "abs"}
 _ELEMENTWISE = {*_INFIX, "neg", "pow_const", "pow", "sigmoid", "relu", *_NUMPY_CALLS}
 _DOTS = {"dot", "dot_bias", "dot_const", "dot_const_bias"}
+# A dot fused with its activation (dot(..., activation=...)) by its rule: the gate's name.
+_FUSED: dict[Any, str] = {rule: name for name, (_, rule, _) in _GATES.items()}
 
 
 def _rule_identity(rule: Any) -> Any:
@@ -288,17 +295,25 @@ class _Plan:
     # -- dot blocks: found in one pass, since they depend on no other block
 
     def _dot_blocks(self, graph: _Graph, batched: set[Value], index: dict[Value, int]) -> list[_DotBlock]:
-        groups: dict[tuple[int, ...], list[tuple[Value, list[Any], list[Any], Value | None]]] = {}
+        # by the gate (None for plain dots) and the columns of X
+        groups: dict[
+            tuple[str | None, tuple[int, ...]], list[tuple[Value, list[Any], list[Any], Value | None]]
+        ] = {}
         for v in graph.order:
-            if v not in batched or v.is_leaf or _BUILTIN.get(_rule_of(v)) not in _DOTS:
+            if v not in batched or v.is_leaf:
                 continue
-            sides = _dot_sides(v, batched)
+            gate = _FUSED.get(v._local_grad)
+            kind = (
+                _BUILTIN.get(_rule_of(v)) if gate is None else ("dot_bias" if len(v.parents) & 1 else "dot")
+            )
+            if kind not in _DOTS:
+                continue
+            sides = _dot_sides(v, batched, kind)
             if sides is not None:
                 xs, ws, bias = sides
-                key = tuple(sorted({index[x] for x in xs}))
-                groups.setdefault(key, []).append((v, xs, ws, bias))
+                groups.setdefault((gate, tuple(sorted({index[x] for x in xs}))), []).append((v, xs, ws, bias))
         blocks: list[_DotBlock] = []
-        for key, members in groups.items():
+        for (gate, key), members in groups.items():
             columns = [graph.order[k] for k in key]
             if len(members) == 1 and len(columns) == 1:
                 continue  # w * x + b: a matrix product would only add work
@@ -311,7 +326,7 @@ class _Plan:
                 weights.append(row)
             name = f"M{len(blocks)}"
             biases = [bias for *_, bias in members]
-            blocks.append(_DotBlock(name, [m[0] for m in members], columns, weights, biases))
+            blocks.append(_DotBlock(name, [m[0] for m in members], columns, weights, biases, gate))
         return blocks
 
     def _choose_source(self, block: _DotBlock) -> None:
@@ -410,9 +425,10 @@ def _runs_on_symbols(v: Value) -> bool:
         return False
 
 
-def _dot_sides(v: Value, batched: set[Value]) -> tuple[list[Value], list[Value | float], Value | None] | None:
-    """(X, W, bias) of a dot node whose one side is all batched and the other all numbers."""
-    kind = _BUILTIN.get(_rule_of(v))
+def _dot_sides(
+    v: Value, batched: set[Value], kind: str
+) -> tuple[list[Value], list[Value | float], Value | None] | None:
+    """(X, W, bias) of a dot node of this kind whose one side is all batched and the other all numbers."""
     parents = v.parents
     has_bias = kind in ("dot_bias", "dot_const_bias")
     bias = parents[-1] if has_bias else None
@@ -638,6 +654,8 @@ class _Generator:
                 f"    B{block.name} = {self.fn(np.array)}({_list_source(biases, self.names, self.emit)})"
             )
             product += f" + B{block.name}"
+        if block.gate is not None:  # fused nodes: the activation on the whole weighted sum
+            product = self.elementwise(block.gate, block.members[0], [f"({product})"])
         self.emit(f"    {block.name} = {product}")
 
     def weight_ref(self, w: Value | float) -> str:
@@ -766,6 +784,17 @@ class _Generator:
         # and G = dZ, dW = G.T @ X, db = G summed over the batch, dX = G @ W.
         wanted = self.plan.wanted
         name = block.name
+        if block.gate is not None:
+            # Fused nodes: G times the activation's slope, written from the output as the
+            # rules write it, is the gradient of the weighted sum (relu's is exactly 0 or G).
+            out = name
+            slope = {
+                "relu": f"({out} > 0.0)",
+                "tanh": f"(1.0 - {out} * {out})",
+                "sigmoid": f"({out} * (1.0 - {out}))",
+            }[block.gate]
+            self.emit(f"    S{name} = {gradient} * {slope}")
+            gradient = f"S{name}"
         x = block.source.name if block.source is not None else f"X{name}"
         width = block.source.width if block.source is not None else len(block.xs)
         columns = block.source_columns if block.source is not None else list(range(len(block.xs)))

@@ -144,9 +144,10 @@ def test_every_op_equals_eager_to_rounding() -> None:
     assert all_close(np.stack(grads, 1), eager_grads)
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
-def test_an_mlp_objective_equals_eager_to_rounding(activation: str) -> None:
-    model = MLP(3, [8, 5, 1], activation=activation, seed=2)
+def test_an_mlp_objective_equals_eager_to_rounding(activation: str, fused: bool) -> None:
+    model = MLP(3, [8, 5, 1], activation=activation, seed=2, fused=fused)
     params = model.parameters()
 
     def objective(x: list[Value], t: Value) -> Value:
@@ -184,6 +185,18 @@ def test_a_layer_is_one_matrix_product_and_its_activation_one_call() -> None:
     assert [x for _, x in products] == ["_x0", "M3", "M4"]  # each layer reads the last one's matrix
     assert not re.search(r"\bXM", fn.source)  # no matrix stacked from columns
     assert "<compiled trace_batch(" in repr(fn) and "3 matrix products" in repr(fn)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_a_fused_layer_is_one_matrix_product_with_its_activation_on_it(activation: str) -> None:
+    fn, _, _ = mlp_step(activation=activation, fused=True)
+    assert (fn.dot_blocks, fn.elementwise_blocks) == (3, 0)  # the activations are in the products
+    assert "_rows_" not in fn.source  # nothing runs example by example
+    gated = re.findall(r"(M\d+) = \w+\(\((\w+) @ W\1\.T", fn.source)
+    assert gated == [("M0", "_x0"), ("M1", "M0")]  # the gate wraps each hidden layer's product
+    assert re.search(r"M2 = M1 @ WM2\.T", fn.source)  # the linear output layer is a plain dot
+    slopes = re.findall(r"(SM\d+) = \w+ \* \(", fn.source)  # each gradient times its gate's slope
+    assert sorted(slopes) == ["SM0", "SM1"]
 
 
 def test_per_column_numbers_and_a_shared_column() -> None:
