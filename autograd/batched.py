@@ -315,8 +315,9 @@ class _Plan:
         blocks: list[_DotBlock] = []
         for (gate, key), members in groups.items():
             columns = [graph.order[k] for k in key]
-            if len(members) == 1 and len(columns) == 1:
-                continue  # w * x + b: a matrix product would only add work
+            # w * x + b: a matrix product would only add work (a fused node has no other numpy form)
+            if len(members) == 1 and len(columns) == 1 and gate is None:
+                continue
             position = {x: c for c, x in enumerate(columns)}
             weights = []
             for _, xs, ws, _ in members:

@@ -199,6 +199,20 @@ def test_a_fused_layer_is_one_matrix_product_with_its_activation_on_it(activatio
     assert sorted(slopes) == ["SM0", "SM1"]
 
 
+def test_a_fused_neuron_with_one_input_is_a_block_too() -> None:
+    # A plain w * x + b is cheaper as one numpy line; a fused node has no such line to fall back on.
+    model = MLP(1, [1, 3, 1], activation="tanh", seed=0, fused=True)
+    params = model.parameters()
+    fn = trace_batch(lambda x: model(x), [0.5], params=params)
+    assert fn.dot_blocks == 3 and "_rows_" not in fn.source
+    xs = [[-1.0], [0.25], [2.0]]
+    value, (dx,) = fn(xs)
+    compiled = [p.grad for p in params]
+    eager_value, eager_grads, eager_params = eager(lambda x: model(x), [xs], params)
+    assert close(value, eager_value) and all_close(compiled, eager_params)
+    assert all_close(dx, [g[0] for g in eager_grads])
+
+
 def test_per_column_numbers_and_a_shared_column() -> None:
     # z_j * a_j (a row of parameters), z_j * s (one batched node for every column), z_j + 1.0
     a = [Value(0.5 + j) for j in range(3)]
