@@ -65,6 +65,7 @@ from .compiler import (
     _list_source,
     _local_expressions,
     _Names,
+    _operand,
     _OpFailedError,
     _rebuild_all,
     _registered_forward,
@@ -255,6 +256,7 @@ _ELEMENTWISE = {*_INFIX, "neg", "pow_const", "pow", "sigmoid", "relu", *_NUMPY_C
 _DOTS = {"dot", "dot_bias", "dot_const", "dot_const_bias"}
 # A dot fused with its activation (dot(..., activation=...)) by its rule: the gate's name.
 _FUSED: dict[Any, str] = {rule: name for name, (_, rule, _) in _GATES.items()}
+_GATE_RULES = {kind: rule for rule, kind in _BUILTIN.items() if kind in _GATES}  # relu's, tanh's, sigmoid's
 
 
 def _rule_identity(rule: Any) -> Any:
@@ -786,14 +788,11 @@ class _Generator:
         wanted = self.plan.wanted
         name = block.name
         if block.gate is not None:
-            # Fused nodes: G times the activation's slope, written from the output as the
-            # rules write it, is the gradient of the weighted sum (relu's is exactly 0 or G).
-            out = name
-            slope = {
-                "relu": f"({out} > 0.0)",
-                "tanh": f"(1.0 - {out} * {out})",
-                "sigmoid": f"({out} * (1.0 - {out}))",
-            }[block.gate]
+            # Fused nodes: G times the gate's slope is the gradient of the weighted sum. The slope
+            # comes from the gate's own rule on the block's output (which is positive exactly where
+            # its sum is, so relu's step reads it as well as the sum).
+            gate_rule = _GATE_RULES[block.gate]
+            slope = _operand(gate_rule(self.array_math, _Sym(name), _Sym(name))[0])
             self.emit(f"    S{name} = {gradient} * {slope}")
             gradient = f"S{name}"
         x = block.source.name if block.source is not None else f"X{name}"

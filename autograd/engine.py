@@ -524,11 +524,11 @@ def _dot_relu_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
 
 
 def _dot_tanh_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
-    return _scaled_dot_grad(1.0 - out * out, inputs)  # tanh'(S) = 1 - tanh^2 S
+    return _scaled_dot_grad(_tanh_grad(m, out, None)[0], inputs)  # the tanh gate's slope, from its output
 
 
 def _dot_sigmoid_grad(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
-    return _scaled_dot_grad(out * (1.0 - out), inputs)  # s'(S) = s(S) (1 - s(S))
+    return _scaled_dot_grad(_sigmoid_grad(m, out, None)[0], inputs)  # the sigmoid gate's, likewise
 
 
 def _scaled_dot_grad(slope: Any, inputs: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -1151,14 +1151,7 @@ def _backward_floats(root: Value, seed: float) -> None:
             # dot's rules, inline: the hot node of every network. The same terms added in the
             # same order as the rule's, without building the tuple of local gradients.
             rule = node._local_grad
-            if rule is _dot_relu_grad and not node.data > 0.0:  # a fused relu that is off
-                zero = upstream * 0.0  # what each parent gets from the rule's zeros
-                if zero == 0.0:
-                    continue  # adding 0 changes nothing
-                for parent in parents:
-                    parent.grad += zero  # nan from an infinite upstream, as the rule gives
-                continue
-            if rule is _dot_bias_grad or rule is _dot_grad or rule is _dot_relu_grad:
+            if rule is _dot_bias_grad or rule is _dot_grad or (rule is _dot_relu_grad and node.data > 0.0):
                 # dot's local gradients, which are also a fused relu's while it is on
                 half = n // 2  # parents are w_1..w_h, x_1..x_h (and b)
                 ws, xs = parents[:half], parents[half : 2 * half]
@@ -1168,6 +1161,11 @@ def _backward_floats(root: Value, seed: float) -> None:
                     x.grad += upstream * w.data  # d(w.x)/dx_i = w_i
                 if n & 1:
                     parents[-1].grad += upstream  # d(w.x + b)/db = 1
+            elif rule is _dot_relu_grad:  # a fused relu that is off: its rule gives exact zeros
+                zero = upstream * 0.0
+                if zero != 0.0:  # nan from an infinite upstream, as the rule gives; else nothing to add
+                    for parent in parents:
+                        parent.grad += zero
             elif rule is _dot_tanh_grad or rule is _dot_sigmoid_grad:
                 out = node.data  # the slope g'(S) times dot's local gradients, as in the rule
                 slope = 1.0 - out * out if rule is _dot_tanh_grad else out * (1.0 - out)
