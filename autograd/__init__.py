@@ -20,6 +20,7 @@ from .engine import (
     HookHandle,
     LocalGrad,
     Value,
+    activate,
     dot,
     dots,
     dots_batch,
@@ -42,6 +43,7 @@ from .gradcheck import (
     numerical_grad,
     numerical_hessian,
 )
+from .recording import Tape, tape
 
 __distribution__ = "chainrule"
 
@@ -52,12 +54,15 @@ __all__ = [
     "LocalGrad",
     "Mismatch",
     "Value",
+    "activate",
     "dot",
     "dots",
     "dots_batch",
     "enable_grad",
     "GcPause",
     "gc_paused",
+    "Tape",
+    "tape",
     "gradcheck",
     "is_grad_enabled",
     "no_grad",

@@ -16,6 +16,8 @@ gradient graphs for higher-order derivatives (`m` is `VALUE_MATH`).
 The float `backward()` writes out the rules of `dot` and `relu` in place, the
 nodes every network is made of: the same products added in the same order, so
 the property tests can hold it to the rules (the general path) bit for bit.
+Inside a `tape()` block (recording.py) ops also write each new node down, and
+`backward()` from a recorded node runs that record instead of searching.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "HookHandle",
     "LocalGrad",
     "Value",
+    "activate",
     "dot",
     "dots",
     "dots_batch",
@@ -374,7 +377,10 @@ class Value:
         if create_graph or _hooks or _anomaly_blocks:  # the fast path checks for neither
             _backward_general(self, gradient, create_graph)
         else:
-            _backward_floats(self, _to_float(gradient, "backward"))
+            seed = _to_float(gradient, "backward")
+            if _tape_blocks and (tape := _current_tape.get()) is not None and tape.run(self, seed):
+                return  # run from the tape's record (see recording.py)
+            _backward_floats(self, seed)
 
     def register_hook(self, hook: Callable[[Any], Any]) -> HookHandle:
         """Call `hook(gradient)` with this Value's total gradient in every backward pass.
@@ -392,6 +398,16 @@ class Value:
     def zero_grad(self) -> None:
         """Reset this Value's gradient to 0."""
         self.grad = 0.0
+
+    def __copy__(self) -> Value:
+        # A twin node: the same data, parents and rule, no hooks. Its gradient is a float
+        # object of its own, so that a tape never takes it for the node it recorded.
+        twin = _new(Value)
+        twin.data, twin.label = self.data, self.label
+        twin._parents, twin._op, twin._local_grad = self._parents, self._op, self._local_grad
+        grad = self.grad
+        twin.grad = float(grad) if isinstance(grad, float) else grad
+        return twin
 
 
 # ---- local gradients ---------------------------------------------------------
@@ -675,6 +691,11 @@ _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule_
 # How many no_grad() blocks are open in any thread: while 0, ops skip the context lookup.
 _no_grad_blocks = 0
 _no_grad_lock = threading.Lock()
+# How many tape() blocks are open in any thread (see recording.py): while 0, ops skip the
+# lookup of this context's tape. The tape is duck-typed here: `segment`, the list new
+# nodes go on (None once it is used up), and `mark`, the gradient they start with.
+_tape_blocks = 0
+_current_tape: contextvars.ContextVar[Any] = contextvars.ContextVar("chainrule_tape", default=None)
 
 
 def _node(data: float, parents: tuple[Value, ...], op: str, local_grad: LocalGrad) -> Value:
@@ -690,6 +711,11 @@ def _node(data: float, parents: tuple[Value, ...], op: str, local_grad: LocalGra
         out._parents = parents
         out._op = op
         out._local_grad = local_grad
+        if _tape_blocks:
+            tape = _current_tape.get()
+            if tape is not None and tape.segment is not None:
+                out.grad = tape.mark
+                tape.segment.append(out)
     if _anomaly_blocks:
         check_new_node(out, op, parents)
     return out
@@ -836,6 +862,12 @@ def dots_batch(
     row_weights = [tuple(ws) for ws in layer]
     bias_data = [(b.data,) for b in bs] if has_bias else []
     plain = not (_no_grad_blocks or _anomaly_blocks)
+    # On a tape the layer is one entry, whose backward runs it as a block (see recording.py).
+    tape = _current_tape.get() if plain and _tape_blocks else None
+    if tape is not None and tape.segment is None:
+        tape = None
+    zero = 0.0 if tape is None else tape.mark
+    points: list[tuple[tuple[Value, ...], tuple[float, ...], list[Value]]] = []
     op = "dot" if gate is None else gate[2]
     # With constant inputs the parents are the weights (and bias) alone, the same for every vector.
     weight_parents = [(*ws, b) for ws, b in zip(row_weights, bs, strict=True)] if has_bias else row_weights
@@ -887,14 +919,56 @@ def dots_batch(
         for s, p in zip(sums, parents, strict=True):
             node = _new(Value)  # _node's work, inline: one node per neuron
             node.data = s
-            node.grad = 0.0
+            node.grad = zero
             node.label = ""
             node._parents = p
             node._op = op
             node._local_grad = rule
             emit(node)
         result.append(out)
+        if tape is not None:
+            points.append((inputs, known, out))
+    if tape is not None and points:
+        tape.add_layer(points, row_weights, bs if has_bias else None, None if gate is None else gate[1])
     return result
+
+
+def activate(values: Sequence[Operand], activation: str) -> list[Value]:
+    """`[v.relu() for v in values]` (or `.tanh()`, `.sigmoid()`): the same gate nodes, made in one pass.
+
+    "linear" (or None) gives the values back as a list. A layer's gates over a
+    batch are most of the nodes a network makes; on a `tape` they are one entry.
+    """
+    if activation is None or activation == "linear":
+        return list(_as_values(values, "activate"))
+    gate = _ACTIVATIONS.get(activation) if isinstance(activation, str) else None
+    if gate is None:
+        raise ValueError(
+            f"activate: unknown activation {activation!r} (choose from linear, relu, tanh, sigmoid)"
+        )
+    forward, rule = gate
+    inputs = _as_values(values, activation)  # a number becomes a leaf, as in the Value methods
+    if _no_grad_blocks or _anomaly_blocks:
+        method = getattr(Value, activation)  # node by node, through the checks of _node
+        return [method(v) for v in inputs]
+    tape = _current_tape.get() if _tape_blocks else None
+    if tape is not None and tape.segment is None:
+        tape = None
+    zero = 0.0 if tape is None else tape.mark
+    nodes: list[Value] = []
+    emit = nodes.append
+    for v in inputs:
+        node = _new(Value)  # _node's work, inline
+        node.data = forward(v.data)
+        node.grad = zero
+        node.label = ""
+        node._parents = (v,)
+        node._op = activation
+        node._local_grad = rule
+        emit(node)
+    if tape is not None and nodes:
+        tape.add_gates(inputs, nodes, rule)
+    return nodes
 
 
 def _dots_by_row(
@@ -1004,6 +1078,14 @@ _GATES: dict[str, Gate] = {
     "relu": (_relu, _dot_relu_grad, "dot+relu"),
     "tanh": (math.tanh, _dot_tanh_grad, "dot+tanh"),
     "sigmoid": (_sigmoid, _dot_sigmoid_grad, "dot+sigmoid"),
+}
+
+
+# The gates `activate` makes: the float forward and the rule, as the Value methods have them.
+_ACTIVATIONS: dict[str, tuple[Callable[[float], float], LocalGrad]] = {
+    "relu": (_relu, _relu_grad),
+    "tanh": (math.tanh, _tanh_grad),
+    "sigmoid": (_sigmoid, _sigmoid_grad),
 }
 
 
@@ -1128,8 +1210,14 @@ def _backward_floats(root: Value, seed: float) -> None:
         return
     order = _inner_nodes_zeroed(root)
     root.grad = seed
+    _propagate(reversed(order))
+
+
+def _propagate(nodes: Iterable[Value]) -> None:
+    # Each node passes upstream times local gradient to its parents; `nodes` come
+    # children first, so a node's gradient is whole when it is reached.
     m = FLOAT_MATH
-    for node in reversed(order):
+    for node in nodes:
         upstream = node.grad
         if not upstream:  # a zero gradient passes on zeros: nothing to add (see gradient_totals)
             continue

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from hypothesis import strategies as st
 
-from autograd import Value, dot
+from autograd import Value, activate, dot
 
 KINK_MARGIN = 1e-3
 
@@ -84,6 +84,14 @@ OP_CASES: list[OpCase] = [
     OpCase(
         "dot_sigmoid_constants", lambda a, b: dot([a, b], [0.5, -2.0], activation="sigmoid"), (moderate,) * 2
     ),
+    # activate: a gate on each Value, summed so that every gate reaches the output.
+    OpCase(
+        "activate_relu",
+        lambda a, b: Value.sum(activate([a, b, a], "relu")),
+        (away_from([0.0], -3.0, 3.0),) * 2,
+    ),
+    OpCase("activate_tanh", lambda a, b: Value.sum(activate([a, b], "tanh")), (reals(-10.0, 10.0),) * 2),
+    OpCase("activate_sigmoid", lambda a: Value.sum(activate([a], "sigmoid")), (reals(-30.0, 30.0),)),
 ]
 
 

@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 
-from autograd import AnomalyError, Value, detect_anomaly, dot, dots, dots_batch, no_grad, topological_order
+from autograd import (
+    AnomalyError,
+    Value,
+    activate,
+    detect_anomaly,
+    dot,
+    dots,
+    dots_batch,
+    no_grad,
+    topological_order,
+)
 
 
 def grads_of(f, *xs: float) -> tuple[float, list[float]]:
@@ -468,3 +478,38 @@ def test_anomaly_mode_checks_a_fused_dot_s_weighted_sum(activation: str) -> None
             call()
     with detect_anomaly():
         assert dot([Value(1.0)], [2.0], activation=activation).op == f"dot+{activation}"
+
+
+# ---- activate: a gate on each Value -------------------------------------------------
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_activate_makes_the_nodes_the_value_methods_make(activation: str) -> None:
+    values = [Value(x) for x in (-2.0, -0.0, 0.0, 0.5, 3.0)]
+    gates = activate(values, activation)
+    expected = [getattr(v, activation)() for v in values]
+    for gate, same, v in zip(gates, expected, values, strict=True):
+        assert (gate.data, gate.op, gate.parents, gate.label) == (same.data, same.op, (v,), "")
+        assert gate.local_grads() == same.local_grads()
+    Value.sum(gates).backward()
+    assert [v.grad for v in values] == [g.local_grads()[0] for g in gates]
+
+
+def test_activate_lifts_numbers_gives_linear_back_and_refuses_the_unknown() -> None:
+    x = Value(-1.0)
+    gates = activate([x, 2, 0.5], "relu")
+    assert [g.data for g in gates] == [0.0, 2.0, 0.5] and gates[0].parents == (x,)
+    assert all(g.parents[0].is_leaf for g in gates[1:])
+    assert activate((x,), "linear") == [x] and activate([x], None) == [x]  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^activate: unknown activation 'swish' \(choose from linear, relu"):
+        activate([x], "swish")
+    with pytest.raises(TypeError, match=r"relu expects a real number, got str 'a'"):
+        activate([x, "a"], "relu")  # type: ignore[list-item]
+
+
+def test_activate_under_no_grad_and_anomaly_mode() -> None:
+    x = Value(0.5)
+    with no_grad():
+        assert activate([x], "tanh")[0].is_leaf
+    with detect_anomaly():
+        assert activate([x], "tanh")[0].parents == (x,)

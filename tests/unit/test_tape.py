@@ -1,0 +1,240 @@
+"""autograd.tape(): when a backward pass runs from the record, when it searches the graph instead, and why."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+
+import pytest
+
+from autograd import (
+    Value,
+    activate,
+    detect_anomaly,
+    dots,
+    dots_batch,
+    gc_paused,
+    no_grad,
+    tape,
+    topological_order,
+)
+
+
+def layer_graph(x: Value) -> tuple[Value, list[Value]]:
+    """A two-layer network on two inputs made from x, with relu gates: (output, weights)."""
+    w = [[Value(0.5), Value(-1.5)], [Value(2.0), Value(0.25)]]
+    b = [Value(0.1), Value(-0.2)]
+    hidden = activate(dots(w, [x, x * 2.0], b), "relu")
+    v = [Value(1.5), Value(-0.5)]
+    out = dots([v], hidden)[0] * 3.0
+    return out, [*w[0], *w[1], *b, *v]
+
+
+def reference_grads(x_data: float) -> list[float]:
+    x = Value(x_data)
+    out, weights = layer_graph(x)
+    out.backward()
+    return [x.grad] + [p.grad for p in weights]
+
+
+def test_a_graph_made_in_the_block_runs_from_the_record() -> None:
+    x = Value(1.25)
+    with tape() as record:
+        out, weights = layer_graph(x)
+        assert repr(record) == "<autograd.Tape recording>"
+        out.backward()
+    assert record.used and repr(record) == "<autograd.Tape used>"
+    assert [x.grad] + [p.grad for p in weights] == reference_grads(1.25)
+    # worked by hand: h = relu(0.5x - 3x + 0.1, 2x + 0.5x - 0.2) = (0, 2.925) at x = 1.25,
+    # out = 3 * (1.5 h0 - 0.5 h1); only h1 is on, so dout/dx = 3 * -0.5 * (2 + 0.5) = -3.75
+    assert x.grad == pytest.approx(-3.75, abs=1e-15)
+
+
+def test_an_inner_node_made_outside_the_block_makes_backward_search_the_graph() -> None:
+    x = Value(1.25)
+    outside = x * 1.0  # an inner node the record does not hold: its rule must still run
+    with tape() as record:
+        out, weights = layer_graph(outside)
+        out.backward()
+    assert not record.used
+    assert [x.grad] + [p.grad for p in weights] == reference_grads(1.25)
+    x.zero_grad()
+    with tape() as record:
+        square = outside * outside  # node by node, no layer in between
+        square.backward()
+    assert not record.used and x.grad == 2.5
+
+
+def test_a_gradient_set_after_recording_makes_backward_search_the_graph() -> None:
+    x = Value(1.25)
+    with tape() as record:
+        out, weights = layer_graph(x)
+        out.parents[0].grad = 5.0  # a stale gradient the record would add in
+        out.backward()
+    assert not record.used
+    assert [x.grad] + [p.grad for p in weights] == reference_grads(1.25)
+
+
+def test_a_root_made_before_the_block_is_searched_and_leaves_the_record_alone() -> None:
+    x = Value(2.0)
+    before = x * x
+    with tape() as record:
+        before.backward()
+        assert not record.used and repr(record) == "<autograd.Tape recording>"
+        after = x * 3.0
+        after.backward()
+    assert record.used
+    assert x.grad == 4.0 + 3.0
+
+
+def test_one_pass_per_record_later_passes_search_and_later_nodes_are_not_recorded() -> None:
+    x = Value(1.25)
+    with tape() as record:
+        out, weights = layer_graph(x)
+        out.backward()
+        assert record.used
+        out.backward()  # searched: leaves accumulate, inner nodes hold this pass's gradients
+        y = x * 2.0
+        assert type(y.grad) is float  # made after the pass: an ordinary node
+        y.backward()
+    once = reference_grads(1.25)
+    assert x.grad == pytest.approx(2 * once[0] + 2.0)
+    assert [p.grad for p in weights] == pytest.approx([2 * g for g in once[1:]])
+
+
+@pytest.mark.parametrize("mode", ["hook", "anomaly", "create_graph"])
+def test_hooks_anomaly_mode_and_create_graph_take_the_general_path(mode: str) -> None:
+    x = Value(1.25)
+    with tape() as record:
+        out, weights = layer_graph(x)
+        if mode == "hook":
+            with x.register_hook(lambda g: None):
+                out.backward()
+        elif mode == "anomaly":
+            with detect_anomaly():
+                out.backward()
+        else:
+            out.backward(create_graph=True)
+    assert not record.used
+    grads = [x.grad] + [p.grad for p in weights]
+    assert [float(g) for g in grads] == pytest.approx(reference_grads(1.25), abs=1e-15)
+
+
+def test_no_grad_anomaly_mode_and_nested_blocks_inside_a_tape() -> None:
+    x = Value(1.25)
+    with tape() as outer:
+        with no_grad():
+            constant = x * 2.0  # a leaf: no_grad records nothing
+        with detect_anomaly():
+            checked = x * 3.0  # made node by node, recorded node by node
+        with tape() as inner:
+            inner_node = x * 4.0
+        out = constant * checked + inner_node  # inner_node is not on the outer record
+        out.backward()
+    assert not inner.used and not outer.used
+    assert x.grad == pytest.approx(2.5 * 3.0 + 4.0)
+    with tape() as outer:
+        with no_grad():
+            constant = x * 2.0
+        out = constant * x * 3.0
+        out.backward()
+    assert outer.used
+
+
+def test_a_copy_of_a_recorded_node_is_not_taken_for_it() -> None:
+    # A copy has the parents and rule of its original but is not on the record; if the
+    # tape took it for recorded, the copy's own rule would never run and x would get 0.
+    for duplicate in (copy.copy, copy.deepcopy):
+        x = Value(3.0)
+        with tape() as record:
+            twin = duplicate(x * x)
+            out = twin * 2.0
+            out.backward()
+        assert not record.used
+        if duplicate is copy.copy:
+            assert x.grad == 12.0
+        else:  # deepcopy copied x too: the twin's graph reaches the copy of x
+            assert x.grad == 0.0
+            leaf = next(v for v in topological_order(out) if v.is_leaf)
+            assert leaf is not x and leaf.grad == 12.0
+
+
+def test_a_tape_is_entered_once() -> None:
+    record = tape()
+    with record:
+        pass
+    with pytest.raises(RuntimeError, match="entered once"), record:
+        pass
+
+
+def test_an_error_in_the_block_closes_the_tape() -> None:
+    x = Value(2.0)
+    record = tape()
+
+    def fails() -> None:
+        with record:
+            y = x * 3.0
+            _ = y / 0.0
+
+    with pytest.raises(ZeroDivisionError):
+        fails()
+    assert repr(record) == "<autograd.Tape closed>"
+    z = x * 5.0
+    z.backward()
+    assert type(z.grad) is float and x.grad == 5.0
+
+
+def test_nodes_made_in_another_thread_are_not_recorded() -> None:
+    x = Value(2.0)
+    result: list[float] = []
+
+    def other() -> None:
+        a = Value(3.0)
+        y = a * a
+        y.backward()
+        result.append(a.grad)
+
+    with tape() as record:
+        thread = threading.Thread(target=other)
+        thread.start()
+        thread.join()
+        out = x * x
+        out.backward()
+    assert record.used and x.grad == 4.0 and result == [6.0]
+
+
+def test_a_fused_layer_and_number_inputs_run_as_blocks() -> None:
+    weights = [[Value(0.5), Value(-1.0)], [Value(1.5), Value(2.0)]]
+    biases = [Value(0.25), Value(-4.0)]
+    xss = [[1.0, 2.0], [-1.0, 0.5]]
+
+    def build() -> Value:
+        hidden = dots_batch(weights, xss, biases, activation="relu")
+        return Value.sum([h * (i + 1.0) for i, h in enumerate(hidden[0] + hidden[1])])
+
+    build().backward()
+    expected = [p.grad for p in [*weights[0], *weights[1], *biases]]
+    for p in [*weights[0], *weights[1], *biases]:
+        p.zero_grad()
+    with tape() as record:
+        build().backward()
+    assert record.used
+    assert [p.grad for p in [*weights[0], *weights[1], *biases]] == pytest.approx(expected, abs=1e-15)
+
+
+def test_the_record_is_freed_with_the_block() -> None:
+    x = Value(1.25)
+    with gc_paused():  # reference counting alone
+        with tape() as record:
+            out, _ = layer_graph(x)
+            probes = [weakref.ref(v) for v in topological_order(out) if not v.is_leaf]
+            out.backward()
+        assert record.used
+        del out
+        assert all(p() is None for p in probes)
+        with tape():
+            out, _ = layer_graph(x)
+            probes = [weakref.ref(v) for v in topological_order(out) if not v.is_leaf]
+            del out  # never run backward: the block's end lets the record go
+        assert all(p() is None for p in probes)
