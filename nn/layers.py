@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain, islice
 from numbers import Real
 from typing import Any, cast
 
-from autograd import Value, dot, dots_batch
+from autograd import Value, activate, dot, dots_batch
 
 from .module import Module
 
@@ -203,8 +204,8 @@ class Layer(Module):
         sums = dots_batch(rows, batch, biases)
         if self.activation == "linear":
             return sums
-        activate = _ACTIVATE[self.activation]
-        return [list(map(activate, row)) for row in sums]
+        gates = iter(activate(list(chain.from_iterable(sums)), self.activation))
+        return [list(islice(gates, self.nout)) for _ in sums]
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """neurons.j.w.i and neurons.j.b for every neuron j."""

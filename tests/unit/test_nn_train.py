@@ -6,23 +6,27 @@ import gc
 import importlib.util
 import math
 import weakref
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from autograd import Value, gc_paused
+import nn.train as nn_train
+from autograd import Tape, Value, gc_paused, tape
 from nn import (
     MLP,
     SGD,
     Adam,
+    Module,
     binary_accuracy,
     binary_cross_entropy,
     evaluate,
     fit,
     hinge_loss,
     make_blobs,
+    make_moons,
     make_xor,
     mse_loss,
     multiclass_accuracy,
@@ -173,6 +177,7 @@ def test_accuracy_functions() -> None:
         ({"batch_size": 0}, r"fit: batch_size must be a positive integer, got 0"),
         ({"l2": -1.0}, r"fit: l2 must be a finite number >= 0, got -1.0"),
         ({"accuracy": "f1"}, r"fit: accuracy must be 'auto', None or a function, got 'f1'"),
+        ({"tape": "yes"}, r"fit: tape must be True or False, got 'yes'"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
@@ -288,3 +293,66 @@ def test_fit_frees_each_step_s_graph_by_reference_counting_alone() -> None:
         )
         assert len(probes) == 9
         assert [p() for p in probes] == [None] * 9
+
+
+def test_eager_steps_run_from_a_tape_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    records: list[Tape] = []
+
+    def watched_tape() -> Tape:
+        records.append(tape())
+        return records[-1]
+
+    monkeypatch.setattr(nn_train, "tape", watched_tape)
+    inputs, labels = make_moons(20, noise=0.1, seed=3)
+    histories = []
+    for recorded in (True, False):
+        model = MLP(2, [4, 4, 1], seed=1)
+        histories.append(
+            fit(
+                model,
+                inputs,
+                signs(labels),
+                loss=hinge_loss,
+                optimizer=SGD(model.parameters(), lr=0.5),
+                epochs=3,
+                batch_size=8,
+                l2=1e-4,
+                progress=False,
+                tape=recorded,
+            )
+        )
+        assert len(records) == 9  # three batches a step, three epochs; none with tape=False
+    assert all(record.used for record in records)
+    assert histories[0].loss == pytest.approx(histories[1].loss, rel=1e-12)
+
+
+class Scaled(Module):
+    """A model whose weight is an inner node made once, outside every step: the tape must not run."""
+
+    def __init__(self) -> None:
+        self.raw = Value(0.5)
+        self.weight = self.raw * 2.0
+
+    def __call__(self, x: Sequence[float | Value]) -> Value:
+        return self.weight * x[0]
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        yield "raw", self.raw
+
+
+def test_a_graph_the_tape_cannot_hold_trains_as_without_it() -> None:
+    losses = []
+    for recorded in (True, False):
+        model = Scaled()
+        history = fit(
+            model,
+            [[1.0], [2.0]],
+            [3.0, 5.0],
+            loss=mse_loss,
+            optimizer=SGD(model.parameters(), lr=0.01),
+            epochs=1,
+            progress=False,
+            tape=recorded,
+        )
+        losses.append((history.loss, model.raw.data))
+    assert losses[0] == losses[1] and losses[0][1] != 0.5
