@@ -400,11 +400,20 @@ class Value:
         self.grad = 0.0
 
     def __copy__(self) -> Value:
-        # A twin node: the same data, parents and rule, no hooks. Its gradient is a float
-        # object of its own, so that a tape never takes it for the node it recorded.
-        twin = _new(Value)
-        twin.data, twin.label = self.data, self.label
-        twin._parents, twin._op, twin._local_grad = self._parents, self._op, self._local_grad
+        # A twin node: the same class, data, parents, rule and attributes, but no hooks.
+        # Its gradient is a float object of its own, so that a tape never takes it for the
+        # node it recorded (see recording.py).
+        cls = type(self)
+        twin = _new(cls)
+        for klass in cls.__mro__:
+            slots = getattr(klass, "__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name.startswith("__") and not name.endswith("__"):
+                    name = f"_{klass.__name__.lstrip('_')}{name}"  # a private slot's mangled name
+                if name not in _NOT_COPIED and hasattr(self, name):
+                    setattr(twin, name, getattr(self, name))
+        if hasattr(self, "__dict__"):
+            twin.__dict__.update(self.__dict__)
         grad = self.grad
         twin.grad = float(grad) if isinstance(grad, float) else grad
         return twin
@@ -867,7 +876,7 @@ def dots_batch(
     if tape is not None and tape.segment is None:
         tape = None
     zero = 0.0 if tape is None else tape.mark
-    points: list[tuple[tuple[Value, ...], tuple[float, ...], list[Value]]] = []
+    points: list[tuple[tuple[Value, ...], tuple[float, ...], tuple[Value, ...]]] = []
     op = "dot" if gate is None else gate[2]
     # With constant inputs the parents are the weights (and bias) alone, the same for every vector.
     weight_parents = [(*ws, b) for ws, b in zip(row_weights, bs, strict=True)] if has_bias else row_weights
@@ -927,18 +936,21 @@ def dots_batch(
             emit(node)
         result.append(out)
         if tape is not None:
-            points.append((inputs, known, out))
+            points.append((inputs, known, tuple(out)))  # the record's own: the caller may change `out`
     if tape is not None and points:
-        tape.add_layer(points, row_weights, bs if has_bias else None, None if gate is None else gate[1])
+        gate_rule = None if gate is None else gate[1]
+        tape.add_layer(points, row_weights, tuple(bs) if has_bias else None, gate_rule)
     return result
 
 
-def activate(values: Sequence[Operand], activation: str) -> list[Value]:
+def activate(values: Iterable[Operand], activation: str) -> list[Value]:
     """`[v.relu() for v in values]` (or `.tanh()`, `.sigmoid()`): the same gate nodes, made in one pass.
 
     "linear" (or None) gives the values back as a list. A layer's gates over a
     batch are most of the nodes a network makes; on a `tape` they are one entry.
     """
+    if not isinstance(values, (list, tuple)):
+        values = list(values)  # an iterator is read once
     if activation is None or activation == "linear":
         return list(_as_values(values, "activate"))
     gate = _ACTIVATIONS.get(activation) if isinstance(activation, str) else None
@@ -967,7 +979,7 @@ def activate(values: Sequence[Operand], activation: str) -> list[Value]:
         node._local_grad = rule
         emit(node)
     if tape is not None and nodes:
-        tape.add_gates(inputs, nodes, rule)
+        tape.add_gates(inputs, tuple(nodes), rule)  # the record's own: the caller may change `nodes`
     return nodes
 
 
@@ -998,6 +1010,7 @@ def _length(items: object, what: str) -> int:
 
 
 _data = attrgetter("data")
+_NOT_COPIED = frozenset({"__weakref__", "__dict__", "_hook_table"})  # by Value.__copy__
 _VALUE_TYPE = frozenset({Value})
 _NUMBER_TYPES = frozenset({float, int})
 _NONE_TYPE = frozenset({type(None)})

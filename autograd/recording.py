@@ -3,7 +3,7 @@
 `backward()` normally finds the graph by a depth-first search from the output:
 every node and every edge is visited once before a single gradient moves. A
 tape makes that search unnecessary. While it is open, every node made in this
-context (this thread, or this asyncio task) goes on it in the order it is made,
+context (this thread, and tasks or threads that copy its context) goes on it in the order it is made,
 which is already parents before children; a layer made by `dots_batch` (or
 `dots`) and the gates made by `activate` go on it as one entry each. A
 `backward()` from a node on the tape then runs the tape in reverse: each node
@@ -16,12 +16,12 @@ the block (a leaf, such as a weight, may come from anywhere) and that no
 gradient on it was set since it was made. If either check fails, or the pass
 needs hooks, anomaly checks or `create_graph`, `backward()` searches the graph
 as it always does. The gradients are those of the search up to rounding: a
-block adds the same products, but in another order.
+block adds the same products, but in another order, and a layer whose sums
+might overflow (or that meets an inf or a nan) runs node by node.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain, compress, repeat
 from operator import attrgetter, is_, mul
@@ -51,18 +51,20 @@ def tape() -> Tape:
 
 
 # One input vector of a recorded layer: its inputs (empty when they are numbers),
-# their data, and the layer's node for each row.
-Point = tuple[tuple[Value, ...], tuple[float, ...], list[Value]]
+# their data, and the layer's node for each row. The record's own tuples: a list the
+# caller holds may change before the backward pass.
+Point = tuple[tuple[Value, ...], tuple[float, ...], tuple[Value, ...]]
 Rows = list[tuple[Value, ...]]
 
 
 class Tape:
     """What `tape()` returns: a context manager, entered once."""
 
-    __slots__ = ("_entries", "_token", "mark", "segment", "used")
+    __slots__ = ("_entered", "_entries", "_token", "mark", "segment", "used")
 
     def __init__(self) -> None:
         self._entries: list[Entry] | None = None
+        self._entered = False
         self._token: Any = None
         # A recorded node starts with `grad is mark`: 0.0, but an object of this tape's own
         # that a Value made elsewhere does not hold. (A copy of a recorded node gets a
@@ -73,8 +75,9 @@ class Tape:
         self.used = False
 
     def __enter__(self) -> Tape:
-        if self._token is not None:
+        if self._entered:
             raise RuntimeError("a tape is entered once; open a new autograd.tape() for another block")
+        self._entered = True
         self.segment = []
         self._entries = [self.segment]
         self._token = engine._current_tape.set(self)
@@ -83,10 +86,13 @@ class Tape:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        # The record goes first, so that it is let go even if the context cannot be reset
+        # (a generator holding the block, finished in another context).
+        self._entries = self.segment = None
         with engine._no_grad_lock:
             engine._tape_blocks -= 1
-        engine._current_tape.reset(self._token)
-        self._entries = self.segment = None
+        token, self._token = self._token, None
+        engine._current_tape.reset(token)
 
     def __repr__(self) -> str:
         state = "used" if self.used else "recording" if self.segment is not None else "closed"
@@ -98,14 +104,15 @@ class Tape:
         """Record a layer made by dots_batch (its biases None when it has none)."""
         self._add(_Layer(points, rows, biases, gate_rule))
 
-    def add_gates(self, inputs: Sequence[Value], nodes: list[Value], rule: Any) -> None:
+    def add_gates(self, inputs: Sequence[Value], nodes: tuple[Value, ...], rule: Any) -> None:
         """Record the gates made by `activate`: nodes[i] is the gate on inputs[i]."""
         self._add(_Gates(inputs, nodes, rule))
 
     def _add(self, block: _Layer | _Gates) -> None:
-        assert self._entries is not None
-        self.segment = []
-        self._entries += (block, self.segment)
+        entries, segment = self._entries, list[Value]()
+        if entries is not None:  # else the record was used up meanwhile (a context shared by threads)
+            self.segment = segment
+            entries += (block, segment)
 
     def run(self, root: Value, seed: float) -> bool:
         """Backward from `root` by the record; False, with nothing done, when the graph must be searched."""
@@ -157,8 +164,13 @@ def _recorded(values: Iterable[Value], mark: float) -> bool:
     return all(v.grad is mark or v._local_grad is None for v in values)
 
 
-def _finite(*matrices: Iterable[Iterable[float]]) -> bool:
-    return all(map(math.isfinite, chain.from_iterable(chain.from_iterable(matrices))))
+def _moderate(*matrices: Iterable[Iterable[float]]) -> bool:
+    # Finite and at most 1e150 in size (nan and inf fail the test): then no sum of
+    # products of them overflows, in whatever order it is taken.
+    return all(map(_LIMIT.__ge__, map(abs, chain.from_iterable(chain.from_iterable(matrices)))))
+
+
+_LIMIT = 1e150
 
 
 class _Gates:
@@ -166,7 +178,7 @@ class _Gates:
 
     __slots__ = ("inputs", "nodes", "rule")
 
-    def __init__(self, inputs: Sequence[Value], nodes: list[Value], rule: Any) -> None:
+    def __init__(self, inputs: Sequence[Value], nodes: tuple[Value, ...], rule: Any) -> None:
         self.inputs, self.nodes, self.rule = inputs, nodes, rule
 
     def untouched(self, mark: float) -> bool:
@@ -215,34 +227,41 @@ class _Layer:
     def backward(self) -> None:
         # U holds the nodes' upstream gradients (a row per input vector, a column per row
         # of weights), W the weights and X the inputs: X gets U W, W gets U^T X and the
-        # biases U's column sums, each entry one sum taken in C.
+        # biases U's column sums, each entry one sum taken in C. Each product is the one
+        # the per-node rule takes; only the order of the sums differs.
         points, rows = self.points, self.rows
         upstream = [list(map(_grad, nodes)) for _, _, nodes in points]
-        if self.gate_rule is engine._dot_relu_grad:  # a fused relu's upstream for its dot: u or u * 0
+        slopes: list[list[float]] = []  # a fused tanh's or sigmoid's g'(S), a row per input vector
+        if self.gate_rule is engine._dot_relu_grad:  # a fused relu passes u on, or u * 0 when off
             upstream = [
                 [u if out > 0.0 else u * 0.0 for u, out in zip(us, map(_data, nodes), strict=True)]
                 for us, (_, _, nodes) in zip(upstream, points, strict=True)
             ]
-        elif self.gate_rule is not None:  # the same for another gate: times its slope
+        elif self.gate_rule is not None:
             slope = _SLOPES[self.gate_rule]
-            upstream = [
-                [u * slope(node.data) for u, node in zip(us, nodes, strict=True)]
-                for us, (_, _, nodes) in zip(upstream, points, strict=True)
-            ]
+            slopes = [list(map(slope, map(_data, nodes))) for _, _, nodes in points]
         weights = [tuple(map(_data, ws)) for ws in rows]
         inputs = [tuple(map(_data, xs)) if xs else known for xs, known, _ in points]
-        if not _finite(upstream, weights, inputs):
+        if not _moderate(upstream, weights, inputs, slopes):
             # The per-node rules never take 0 times an inf or a nan (they skip a gradient of
-            # 0); a block would. They give the answer here.
-            _propagate(self._nodes())
+            # 0), and a sum that may overflow is best taken term by term. They run here, in
+            # the record's order (the reverse of the order the nodes were made in).
+            _propagate(reversed(list(self._nodes())))
             return
         # A gradient of 0 adds nothing in the per-node pass; here it is left out of the
         # sums, which also saves their work (a relu that is off, a point the hinge ignores).
-        for (xs, _, _), us in zip(points, upstream, strict=True):
+        for k, ((xs, _, _), us) in enumerate(zip(points, upstream, strict=True)):
             if not xs:
                 continue  # numbers: no input gradients
             # this vector's row of U W: the rows of W, each scaled by its gradient, summed
-            scaled = [map(mul, ws, repeat(u)) for ws, u in zip(weights, us, strict=True) if u]
+            if slopes:
+                scaled = [
+                    map(mul, map(mul, ws, repeat(s)), repeat(u))  # u * (w * g'(S)), as the rule has it
+                    for ws, u, s in zip(weights, us, slopes[k], strict=True)
+                    if u
+                ]
+            else:
+                scaled = [map(mul, ws, repeat(u)) for ws, u in zip(weights, us, strict=True) if u]
             if len(scaled) == 1:
                 for x, product in zip(xs, scaled[0], strict=True):
                     x.grad += product
@@ -250,11 +269,19 @@ class _Layer:
                 for x, total in zip(xs, map(sum, zip(*scaled, strict=True)), strict=True):
                     x.grad += total
         biases = self.biases
+        by_row = list(zip(*slopes, strict=True))
         for i, column in enumerate(zip(*upstream, strict=True)):  # U's columns: one row of weights'
             used = [u for u in column if u]
             if not used:
                 continue
             seen = zip(*compress(inputs, column), strict=True)  # the inputs those nodes read
+            if slopes:
+                used_slopes = list(compress(by_row[i], column))
+                for w, xs in zip(rows[i], seen, strict=True):
+                    w.grad += sum(map(mul, used, map(mul, xs, used_slopes)))  # u * (x * g'(S))
+                if biases is not None:
+                    biases[i].grad += sum(map(mul, used, used_slopes))
+                continue
             for w, xs in zip(rows[i], seen, strict=True):
                 w.grad += sum(map(mul, used, xs))
             if biases is not None:

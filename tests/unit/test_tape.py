@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 import weakref
+from collections.abc import Callable
 
 import pytest
 
@@ -238,3 +239,80 @@ def test_the_record_is_freed_with_the_block() -> None:
             probes = [weakref.ref(v) for v in topological_order(out) if not v.is_leaf]
             del out  # never run backward: the block's end lets the record go
         assert all(p() is None for p in probes)
+
+
+Build = Callable[[], tuple[Value, list[Value]]]
+
+
+def searched_and_taped(build: Build) -> tuple[list[float], list[float], bool]:
+    out, leaves = build()
+    out.backward()
+    searched = [v.grad for v in leaves]
+    with tape() as record:
+        out, leaves = build()
+        out.backward()
+    return searched, [v.grad for v in leaves], record.used
+
+
+def test_lists_the_caller_changes_after_the_forward_pass_do_not_change_the_record() -> None:
+    # dots, dots_batch and activate hand back lists of recorded nodes; the record keeps
+    # tuples of its own, so replacing, reordering or appending to those lists is harmless.
+    def replaced() -> tuple[Value, list[Value]]:
+        w = [[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]
+        h = dots(w, [1.0, 1.0])
+        h[0] = h[0] * 10.0
+        return Value.sum(h), [*w[0], *w[1]]
+
+    def reordered() -> tuple[Value, list[Value]]:
+        x = [Value(1.0), Value(-2.0), Value(3.0)]
+        h = activate(x, "relu")
+        h.reverse()
+        h.append(h[0] * 3.0)
+        return h[0] * 1.0 + h[1] * 2.0 + h[2] * 3.0 + h[3], x
+
+    def biases_reused() -> tuple[Value, list[Value]]:
+        w = [[Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]]
+        b = [Value(0.0), Value(0.0)]
+        first = b[0]
+        h = dots_batch(w, [[1.0, 1.0], [2.0, -1.0]], b)
+        b[0] = Value(0.0)
+        return Value.sum([v * (i + 1.0) for row in h for i, v in enumerate(row)]), [*w[0], *w[1], first, b[1]]
+
+    for build in (replaced, reordered, biases_reused):
+        searched, taped, used = searched_and_taped(build)
+        assert used and taped == searched, build.__name__
+
+
+def test_a_fused_sigmoid_takes_the_rule_s_products() -> None:
+    # u * (x * g'(S)), as the per-node rule has it: (u * g'(S)) * x underflows to 0 here.
+    def build() -> tuple[Value, list[Value]]:
+        w, x = Value(-1.0), Value(700.0)  # sigmoid(-700) is about 1e-304, and so is its slope
+        return dots([[w]], [x], activation="sigmoid")[0] * 1e-20, [w, x]
+
+    searched, taped, used = searched_and_taped(build)
+    assert used and taped == searched and searched[0] > 0.0
+
+
+def test_activate_reads_an_iterator_once() -> None:
+    x = [Value(-1.0), Value(2.0)]
+    assert [g.data for g in activate((v for v in x), "relu")] == [0.0, 2.0]
+    assert activate(iter(x), "linear") == x
+
+
+def test_a_copy_keeps_its_class_and_attributes_but_not_the_hooks() -> None:
+    class Named(Value):
+        __slots__ = ("name",)
+        name: str
+
+    v = Named(2.0)
+    v.name = "v"
+    calls: list[float] = []
+    handle = v.register_hook(calls.append)
+    twin = copy.copy(v)
+    assert type(twin) is Named and twin.name == "v" and twin.data == 2.0 and twin.grad == 0.0
+    (twin * 3.0).backward()
+    assert calls == [] and twin.grad == 3.0 and v.grad == 0.0
+    handle.remove()
+    with tape() as record:
+        (v * twin).backward()
+    assert record.used and (v.grad, twin.grad) == (2.0, 5.0)
