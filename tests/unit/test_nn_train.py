@@ -356,3 +356,33 @@ def test_a_graph_the_tape_cannot_hold_trains_as_without_it() -> None:
         )
         losses.append((history.loss, model.raw.data))
     assert losses[0] == losses[1] and losses[0][1] != 0.5
+
+
+def test_a_loss_that_edits_the_output_rows_in_place_trains_as_without_the_tape() -> None:
+    # The last layer hands fit's loss the very lists dots_batch made; the tape must not
+    # read them back after the loss has replaced their entries.
+    def centred(outputs: Any, targets: Any) -> Value:
+        for row in outputs:
+            mean = Value.sum(row) * (1.0 / len(row))
+            for j in range(len(row)):
+                row[j] = row[j] - mean
+        rows = zip(outputs, targets, strict=True)
+        return Value.sum([(o - t) ** 2 for row, ts in rows for o, t in zip(row, ts, strict=True)])
+
+    inputs, targets = [[0.1, 0.2], [0.3, -0.5], [-0.4, 0.9]], [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
+    weights = []
+    for recorded in (True, False):
+        model = MLP(2, [3, 2], seed=0)
+        fit(
+            model,
+            inputs,
+            targets,
+            loss=centred,
+            optimizer=SGD(model.parameters(), lr=0.1),
+            epochs=2,
+            progress=False,
+            accuracy=None,
+            tape=recorded,
+        )
+        weights.append([p.data for p in model.parameters()])
+    assert weights[0] == pytest.approx(weights[1], rel=1e-12, abs=1e-15)
