@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import math
 import threading
 import weakref
@@ -375,10 +376,13 @@ class Value:
         can be differentiated again.
         """
         if create_graph or _hooks or _anomaly_blocks:  # the fast path checks for neither
+            if _tape_blocks and (tape := _current_tape.get()) is not None:
+                reason = "create_graph=True" if create_graph else "hooks" if _hooks else "anomaly mode"
+                tape._skip(self, reason + " (the general path)")
             _backward_general(self, gradient, create_graph)
         else:
             seed = _to_float(gradient, "backward")
-            if _tape_blocks and (tape := _current_tape.get()) is not None and tape.run(self, seed):
+            if _tape_blocks and (tape := _current_tape.get()) is not None and tape._run(self, seed):
                 return  # run from the tape's record (see recording.py)
             _backward_floats(self, seed)
 
@@ -403,19 +407,25 @@ class Value:
         # A twin node: the same class, data, parents, rule and attributes, but no hooks.
         # Its gradient is a float object of its own, so that a tape never takes it for the
         # node it recorded (see recording.py).
+        return self._twin(lambda value: value)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Value:
+        # As __copy__, with every attribute (parents and their graph included) copied deeply.
+        return self._twin(lambda value: copy.deepcopy(value, memo), memo)
+
+    def _twin(self, copied: Callable[[Any], Any], memo: dict[int, Any] | None = None) -> Value:
         cls = type(self)
         twin = _new(cls)
-        for klass in cls.__mro__:
-            slots = getattr(klass, "__slots__", ())
-            for name in (slots,) if isinstance(slots, str) else slots:
-                if name.startswith("__") and not name.endswith("__"):
-                    name = f"_{klass.__name__.lstrip('_')}{name}"  # a private slot's mangled name
-                if name not in _NOT_COPIED and hasattr(self, name):
-                    setattr(twin, name, getattr(self, name))
+        if memo is not None:
+            memo[id(self)] = twin
+        for name in _slot_names(cls):
+            if name not in _NOT_COPIED and hasattr(self, name):
+                setattr(twin, name, copied(getattr(self, name)))
         if hasattr(self, "__dict__"):
-            twin.__dict__.update(self.__dict__)
-        grad = self.grad
-        twin.grad = float(grad) if isinstance(grad, float) else grad
+            twin.__dict__.update(copied(self.__dict__))
+        grad = twin.grad
+        if isinstance(grad, float):
+            twin.grad = float(grad)  # a plain float of its own
         return twin
 
 
@@ -701,8 +711,8 @@ _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule_
 _no_grad_blocks = 0
 _no_grad_lock = threading.Lock()
 # How many tape() blocks are open in any thread (see recording.py): while 0, ops skip the
-# lookup of this context's tape. The tape is duck-typed here: `segment`, the list new
-# nodes go on (None once it is used up), and `mark`, the gradient they start with.
+# lookup of this context's tape. The tape is duck-typed here: `_segment`, the list new
+# nodes go on (None once it is used up), and `_mark`, the gradient they start with.
 _tape_blocks = 0
 _current_tape: contextvars.ContextVar[Any] = contextvars.ContextVar("chainrule_tape", default=None)
 
@@ -722,9 +732,10 @@ def _node(data: float, parents: tuple[Value, ...], op: str, local_grad: LocalGra
         out._local_grad = local_grad
         if _tape_blocks:
             tape = _current_tape.get()
-            if tape is not None and tape.segment is not None:
-                out.grad = tape.mark
-                tape.segment.append(out)
+            segment = None if tape is None else tape._segment  # read once: another thread may end it
+            if segment is not None:
+                out.grad = tape._mark
+                segment.append(out)
     if _anomaly_blocks:
         check_new_node(out, op, parents)
     return out
@@ -873,9 +884,9 @@ def dots_batch(
     plain = not (_no_grad_blocks or _anomaly_blocks)
     # On a tape the layer is one entry, whose backward runs it as a block (see recording.py).
     tape = _current_tape.get() if plain and _tape_blocks else None
-    if tape is not None and tape.segment is None:
+    if tape is not None and tape._segment is None:
         tape = None
-    zero = 0.0 if tape is None else tape.mark
+    zero = 0.0 if tape is None else tape._mark
     points: list[tuple[tuple[Value, ...], tuple[float, ...], tuple[Value, ...]]] = []
     op = "dot" if gate is None else gate[2]
     # With constant inputs the parents are the weights (and bias) alone, the same for every vector.
@@ -939,18 +950,29 @@ def dots_batch(
             points.append((inputs, known, tuple(out)))  # the record's own: the caller may change `out`
     if tape is not None and points:
         gate_rule = None if gate is None else gate[1]
-        tape.add_layer(points, row_weights, tuple(bs) if has_bias else None, gate_rule)
+        tape._add_layer(points, row_weights, tuple(bs) if has_bias else None, gate_rule)
     return result
 
 
 def activate(values: Iterable[Operand], activation: str) -> list[Value]:
     """`[v.relu() for v in values]` (or `.tanh()`, `.sigmoid()`): the same gate nodes, made in one pass.
 
-    "linear" (or None) gives the values back as a list. A layer's gates over a
-    batch are most of the nodes a network makes; on a `tape` they are one entry.
+    A number among `values` becomes a leaf, as in the Value methods; "linear"
+    (or None) gives the values back as a list, numbers as leaves. A layer's
+    gates over a batch are most of the nodes a network makes: on a `tape` each
+    call is one entry, so flatten a batch of rows into one call.
     """
+    if isinstance(values, Value) or not isinstance(values, Iterable):
+        raise TypeError(
+            f"activate expects an iterable of Values (or numbers), got {type(values).__name__} {values!r}"
+        )
     if not isinstance(values, (list, tuple)):
         values = list(values)  # an iterator is read once
+    if not set(map(type, values)) <= _VALUE_TYPE:  # the slow path only: names what is not a number
+        for v in values:
+            if not isinstance(v, (Value, Real)):
+                hint = "; flatten a batch of rows into one list first" if isinstance(v, (list, tuple)) else ""
+                raise TypeError(f"activate expects Values or numbers, got {type(v).__name__} {v!r}{hint}")
     if activation is None or activation == "linear":
         return list(_as_values(values, "activate"))
     gate = _ACTIVATIONS.get(activation) if isinstance(activation, str) else None
@@ -964,9 +986,9 @@ def activate(values: Iterable[Operand], activation: str) -> list[Value]:
         method = getattr(Value, activation)  # node by node, through the checks of _node
         return [method(v) for v in inputs]
     tape = _current_tape.get() if _tape_blocks else None
-    if tape is not None and tape.segment is None:
+    if tape is not None and tape._segment is None:
         tape = None
-    zero = 0.0 if tape is None else tape.mark
+    zero = 0.0 if tape is None else tape._mark
     nodes: list[Value] = []
     emit = nodes.append
     for v in inputs:
@@ -979,7 +1001,7 @@ def activate(values: Iterable[Operand], activation: str) -> list[Value]:
         node._local_grad = rule
         emit(node)
     if tape is not None and nodes:
-        tape.add_gates(inputs, tuple(nodes), rule)  # the record's own: the caller may change `nodes`
+        tape._add_gates(inputs, tuple(nodes), rule)  # the record's own: the caller may change `nodes`
     return nodes
 
 
@@ -1010,7 +1032,22 @@ def _length(items: object, what: str) -> int:
 
 
 _data = attrgetter("data")
-_NOT_COPIED = frozenset({"__weakref__", "__dict__", "_hook_table"})  # by Value.__copy__
+_NOT_COPIED = frozenset({"__weakref__", "__dict__", "_hook_table"})  # by Value.__copy__ and __deepcopy__
+
+
+def _slot_names(cls: type) -> list[str]:
+    # Every slot of cls and its bases, private ones under their mangled names.
+    names = []
+    for klass in cls.__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            stripped = klass.__name__.lstrip("_")
+            if name.startswith("__") and not name.endswith("__") and stripped:
+                name = f"_{stripped}{name}"
+            names.append(name)
+    return names
+
+
 _VALUE_TYPE = frozenset({Value})
 _NUMBER_TYPES = frozenset({float, int})
 _NONE_TYPE = frozenset({type(None)})
@@ -1449,7 +1486,7 @@ def _add_hook(value: Value, hook: Hook) -> HookHandle:
     table = _hook_table(value)
     if table is None:
         table = value._hook_table = {}
-        _hooks.add(value)
+    _hooks.add(value)  # always: a Value copied with its table by other means is registered too
     table[key] = hook
     return HookHandle(value, key)
 

@@ -2,22 +2,24 @@
 
 `backward()` normally finds the graph by a depth-first search from the output:
 every node and every edge is visited once before a single gradient moves. A
-tape makes that search unnecessary. While it is open, every node made in this
-context (this thread, and tasks or threads that copy its context) goes on it in the order it is made,
-which is already parents before children; a layer made by `dots_batch` (or
-`dots`) and the gates made by `activate` go on it as one entry each. A
-`backward()` from a node on the tape then runs the tape in reverse: each node
-as the search would have run it, and each layer as a block, its gradients
-summed in C over the layer's rows and input vectors instead of added edge by
-edge.
+tape makes that search unnecessary. While it is open, every node made in its
+context (this thread, and the tasks and threads that copy its context) goes on
+it in the order it is made, which is already parents before children; a layer
+made by `dots_batch` (or `dots`) and the gates made by one `activate` call go
+on it as one entry each. A `backward()` from a node on the tape then runs the
+tape in reverse: each node as the search would have run it, and each layer as
+a block, its gradients summed in C over the layer's rows and input vectors
+instead of added edge by edge.
 
 Before it runs, the tape checks that the graph has no inner node made outside
 the block (a leaf, such as a weight, may come from anywhere) and that no
-gradient on it was set since it was made. If either check fails, or the pass
-needs hooks, anomaly checks or `create_graph`, `backward()` searches the graph
-as it always does. The gradients are those of the search up to rounding: a
-block adds the same products, but in another order, and a layer whose sums
-might overflow (or that meets an inf or a nan) runs node by node.
+gradient on it was set since it was made (other than back to 0). If either
+check fails, or the pass needs hooks, anomaly checks or `create_graph`,
+`backward()` searches the graph as it always does, and the tape says why. The
+gradients are those of the search up to rounding: the same products, added in
+another order. (Near the largest float, the order can also decide whether a
+sum overflows; a layer with values past 1e150 in size, or an inf or a nan, runs
+node by node in the record's order.)
 """
 
 from __future__ import annotations
@@ -38,14 +40,19 @@ def tape() -> Tape:
 
     ::
 
-        with autograd.tape():
+        with autograd.tape() as record:
             loss = ...          # every node made here is written down
             loss.backward()     # runs the record in reverse
+        record.used             # True; else record.searched_because says why not
 
-    The tape holds the nodes made in the block until that first backward pass
-    or the block's end, whichever comes first. Nodes made after the pass are
-    not recorded, and a later pass searches the graph as usual. `Tape.used`
-    says whether a pass ran from the record.
+    The record is used only when it holds the whole graph: no inner node made
+    outside the block, no gradient set since (except to 0), and no hooks
+    (registered on any live Value), anomaly mode or `create_graph`; otherwise
+    backward searches the graph as usual. The tape holds the nodes made in the
+    block until the first backward pass from one of them or the block's end,
+    whichever comes first; nodes made after that pass are not recorded, and a
+    later pass searches the graph. A tape opened inside another records the
+    nodes made while it is open. A tape is entered once.
     """
     return Tape()
 
@@ -58,69 +65,87 @@ Rows = list[tuple[Value, ...]]
 
 
 class Tape:
-    """What `tape()` returns: a context manager, entered once."""
+    """What `tape()` returns: a context manager, entered once.
 
-    __slots__ = ("_entered", "_entries", "_token", "mark", "segment", "used")
+    `used` is True once a backward pass ran from the record. `searched_because`
+    says why a backward pass from a node of the record searched the graph
+    instead (None while that has not happened).
+    """
+
+    __slots__ = ("_entered", "_entries", "_mark", "_segment", "_token", "searched_because", "used")
 
     def __init__(self) -> None:
         self._entries: list[Entry] | None = None
         self._entered = False
         self._token: Any = None
-        # A recorded node starts with `grad is mark`: 0.0, but an object of this tape's own
-        # that a Value made elsewhere does not hold. (A copy of a recorded node gets a
-        # float of its own: copy.deepcopy copies this float subclass, and Value.__copy__
-        # converts it.)
-        self.mark: float = _Untouched()
-        self.segment: list[Value] | None = None  # where the engine puts the next node
+        # A recorded node starts with `grad is _mark`: 0.0, but an object of this tape's
+        # own that a Value made elsewhere does not hold. (A copy of a recorded node gets a
+        # float of its own: Value.__copy__ and __deepcopy__ convert it.)
+        self._mark: float = _Untouched()
+        self._segment: list[Value] | None = None  # where the engine puts the next node
         self.used = False
+        self.searched_because: str | None = None
 
     def __enter__(self) -> Tape:
         if self._entered:
             raise RuntimeError("a tape is entered once; open a new autograd.tape() for another block")
         self._entered = True
-        self.segment = []
-        self._entries = [self.segment]
+        self._segment = []
+        self._entries = [self._segment]
         self._token = engine._current_tape.set(self)
         with engine._no_grad_lock:
             engine._tape_blocks += 1
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        token, self._token = self._token, None
+        if token is None:
+            return  # already left
         # The record goes first, so that it is let go even if the context cannot be reset
         # (a generator holding the block, finished in another context).
-        self._entries = self.segment = None
+        self._entries = self._segment = None
         with engine._no_grad_lock:
             engine._tape_blocks -= 1
-        token, self._token = self._token, None
         engine._current_tape.reset(token)
 
     def __repr__(self) -> str:
-        state = "used" if self.used else "recording" if self.segment is not None else "closed"
+        if self.used:
+            state = "used"
+        elif self.searched_because is not None:
+            state = f"searched: {self.searched_because}"
+        else:
+            state = "recording" if self._segment is not None else "closed"
         return f"<autograd.Tape {state}>"
 
     # ---- called by the engine ---------------------------------------------------
 
-    def add_layer(self, points: list[Point], rows: Rows, biases: Any, gate_rule: Any) -> None:
-        """Record a layer made by dots_batch (its biases None when it has none)."""
+    def _add_layer(self, points: list[Point], rows: Rows, biases: Any, gate_rule: Any) -> None:
+        # A layer made by dots_batch (its biases None when it has none).
         self._add(_Layer(points, rows, biases, gate_rule))
 
-    def add_gates(self, inputs: Sequence[Value], nodes: tuple[Value, ...], rule: Any) -> None:
-        """Record the gates made by `activate`: nodes[i] is the gate on inputs[i]."""
+    def _add_gates(self, inputs: Sequence[Value], nodes: tuple[Value, ...], rule: Any) -> None:
+        # The gates made by one `activate` call: nodes[i] is the gate on inputs[i].
         self._add(_Gates(inputs, nodes, rule))
 
     def _add(self, block: _Layer | _Gates) -> None:
         entries, segment = self._entries, list[Value]()
         if entries is not None:  # else the record was used up meanwhile (a context shared by threads)
-            self.segment = segment
+            self._segment = segment
             entries += (block, segment)
 
-    def run(self, root: Value, seed: float) -> bool:
-        """Backward from `root` by the record; False, with nothing done, when the graph must be searched."""
-        entries, mark = self._entries, self.mark
-        if entries is None or root.grad is not mark:
-            return False  # not recorded here, or the record is used up
-        self._entries = self.segment = None  # one pass per record; later nodes are not written down
+    def _run(self, root: Value, seed: float) -> bool:
+        # Backward from `root` by the record; False, with nothing done, when the graph
+        # must be searched instead.
+        entries, mark = self._entries, self._mark
+        if entries is None:
+            return False  # the record is used up
+        if root.grad is not mark and not (_zero(root.grad) and any(root in _nodes(e) for e in entries)):
+            return False  # not recorded here (or recorded, and its gradient set to other than 0)
+        self._entries = self._segment = None  # one pass per record; later nodes are not written down
         if not all(_untouched(entry, mark) for entry in entries):
+            self.searched_because = (
+                "the graph reaches an inner node made outside the block, or a gradient set since"
+            )
             return False
         root.grad = seed
         for entry in reversed(entries):
@@ -131,11 +156,21 @@ class Tape:
         self.used = True
         return True
 
+    def _skip(self, root: Value, reason: str) -> None:
+        # A pass from `root` that the record cannot run (hooks, anomaly mode, create_graph):
+        # if `root` is recorded here, the record is used up all the same.
+        if self._entries is not None and root.grad is self._mark:
+            self._entries = self._segment = None
+            self.searched_because = reason
+
 
 class _Untouched(float):
     """0.0, as the gradient of a node on a tape."""
 
     __slots__ = ()
+
+    def __reduce__(self) -> tuple[type[float], tuple[float]]:
+        return float, (0.0,)  # a copy or a pickle is a plain 0.0
 
 
 _data = attrgetter("data")
@@ -143,13 +178,15 @@ _grad = attrgetter("grad")
 
 
 def _untouched(entry: Entry, mark: float) -> bool:
-    # Every node of the entry still has the gradient it was made with, and every inner
-    # node it reads was recorded: then the record is the whole graph, in order.
+    # Every node of the entry still has the gradient it was made with (a gradient set
+    # back to 0 is as good, and gets the mark again), and every inner node it reads was
+    # recorded: then the record is the whole graph, in order. Entries are checked in
+    # the order they were made, so a recorded parent has its mark back before it is read.
     if type(entry) is not list:
         return entry.untouched(mark)  # type: ignore[union-attr]
+    if not _all_marked(entry, mark) and not _remark(entry, mark):
+        return False
     for node in entry:
-        if node.grad is not mark:
-            return False
         for parent in node._parents:
             if parent.grad is not mark and parent._local_grad is not None:
                 return False
@@ -158,6 +195,26 @@ def _untouched(entry: Entry, mark: float) -> bool:
 
 def _all_marked(values: Iterable[Value], mark: float) -> bool:
     return all(map(is_, map(_grad, values), repeat(mark)))
+
+
+def _remark(nodes: Iterable[Value], mark: float) -> bool:
+    # Recorded nodes whose gradient was set back to 0 (zero_grad, say) get the mark
+    # again; any other gradient set since they were made would be added in.
+    for node in nodes:
+        grad = node.grad
+        if grad is not mark:
+            if not _zero(grad):
+                return False
+            node.grad = mark
+    return True
+
+
+def _zero(grad: Any) -> bool:
+    return type(grad) is float and grad == 0.0
+
+
+def _nodes(entry: Entry) -> Iterable[Value]:
+    return entry if type(entry) is list else entry.nodes()  # type: ignore[union-attr]
 
 
 def _recorded(values: Iterable[Value], mark: float) -> bool:
@@ -176,21 +233,26 @@ _LIMIT = 1e150
 class _Gates:
     """One `activate` call on a tape: a gate node on each input."""
 
-    __slots__ = ("inputs", "nodes", "rule")
+    __slots__ = ("gates", "inputs", "rule")
 
-    def __init__(self, inputs: Sequence[Value], nodes: tuple[Value, ...], rule: Any) -> None:
-        self.inputs, self.nodes, self.rule = inputs, nodes, rule
+    def __init__(self, inputs: Sequence[Value], gates: tuple[Value, ...], rule: Any) -> None:
+        self.inputs, self.gates, self.rule = inputs, gates, rule
+
+    def nodes(self) -> Iterable[Value]:
+        return self.gates
 
     def untouched(self, mark: float) -> bool:
-        inputs = self.inputs
-        return _all_marked(self.nodes, mark) and (_all_marked(inputs, mark) or _recorded(inputs, mark))
+        inputs, nodes = self.inputs, self.gates
+        return (_all_marked(nodes, mark) or _remark(nodes, mark)) and (
+            _all_marked(inputs, mark) or _recorded(inputs, mark)
+        )
 
     def backward(self) -> None:
         if self.rule is not _relu_grad:
-            _propagate(reversed(self.nodes))
+            _propagate(reversed(self.gates))
             return
         # relu's rule as the per-node pass runs it, in the same order, without its dispatch
-        for a, node in zip(reversed(self.inputs), reversed(self.nodes), strict=True):
+        for a, node in zip(reversed(self.inputs), reversed(self.gates), strict=True):
             upstream = node.grad
             if upstream:
                 a.grad += upstream if a.data > 0.0 else upstream * 0.0
@@ -211,7 +273,7 @@ class _Layer:
     def __init__(self, points: list[Point], rows: Rows, biases: Any, gate_rule: Any) -> None:
         self.points, self.rows, self.biases, self.gate_rule = points, rows, biases, gate_rule
 
-    def _nodes(self) -> Iterable[Value]:
+    def nodes(self) -> Iterable[Value]:
         return chain.from_iterable(nodes for _, _, nodes in self.points)
 
     def untouched(self, mark: float) -> bool:
@@ -219,7 +281,7 @@ class _Layer:
         if self.biases is not None:
             weights = chain(weights, self.biases)
         return (
-            _all_marked(self._nodes(), mark)
+            (_all_marked(self.nodes(), mark) or _remark(self.nodes(), mark))
             and _recorded(weights, mark)
             and all(_all_marked(xs, mark) or _recorded(xs, mark) for xs, _, _ in self.points)
         )
@@ -246,7 +308,7 @@ class _Layer:
             # The per-node rules never take 0 times an inf or a nan (they skip a gradient of
             # 0), and a sum that may overflow is best taken term by term. They run here, in
             # the record's order (the reverse of the order the nodes were made in).
-            _propagate(reversed(list(self._nodes())))
+            _propagate(reversed(list(self.nodes())))
             return
         # A gradient of 0 adds nothing in the per-node pass; here it is left out of the
         # sums, which also saves their work (a relu that is off, a point the hinge ignores).

@@ -503,8 +503,12 @@ def test_activate_lifts_numbers_gives_linear_back_and_refuses_the_unknown() -> N
     assert activate((x,), "linear") == [x] and activate([x], None) == [x]  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^activate: unknown activation 'swish' \(choose from linear, relu"):
         activate([x], "swish")
-    with pytest.raises(TypeError, match=r"relu expects a real number, got str 'a'"):
+    with pytest.raises(TypeError, match=r"^activate expects Values or numbers, got str 'a'$"):
         activate([x, "a"], "relu")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"got list \[Value.*\]; flatten a batch of rows into one list first"):
+        activate([[x]], "relu")  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"^activate expects an iterable of Values \(or numbers\), got Value"):
+        activate(x, "relu")  # type: ignore[arg-type]
 
 
 def test_activate_under_no_grad_and_anomaly_mode() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import threading
 import weakref
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from autograd import (
     no_grad,
     tape,
     topological_order,
+    zero_grad,
 )
 
 
@@ -316,3 +318,94 @@ def test_a_copy_keeps_its_class_and_attributes_but_not_the_hooks() -> None:
     with tape() as record:
         (v * twin).backward()
     assert record.used and (v.grad, twin.grad) == (2.0, 5.0)
+
+
+def test_the_tape_says_why_a_pass_searched_the_graph() -> None:
+    x = Value(1.25)
+    outside = x * 1.0
+    with tape() as record:
+        (outside * 2.0).backward()
+    assert "inner node made outside the block" in str(record.searched_because)
+    assert repr(record).startswith("<autograd.Tape searched: the graph reaches an inner node")
+    for mode, reason in (("hook", "hooks"), ("anomaly", "anomaly mode"), ("graph", "create_graph=True")):
+        with tape() as record:
+            out = x * 3.0
+            if mode == "hook":
+                with x.register_hook(lambda g: None):
+                    out.backward()
+            elif mode == "anomaly":
+                with detect_anomaly():
+                    out.backward()
+            else:
+                out.backward(create_graph=True)
+            assert record.searched_because == f"{reason} (the general path)" and not record.used
+            later = x * 4.0
+            assert type(later.grad) is float  # the record was let go: not recorded
+    with tape() as record:
+        assert record.searched_because is None and repr(record) == "<autograd.Tape recording>"
+
+
+def test_gradients_set_back_to_zero_do_not_stop_the_tape() -> None:
+    x = Value(1.25)
+    with tape() as record:
+        out, weights = layer_graph(x)
+        zero_grad([out, *topological_order(out)])  # every node, inner ones too
+        out.backward()
+    assert record.used
+    assert [x.grad] + [p.grad for p in weights] == reference_grads(1.25)
+
+
+def test_leaving_a_tape_twice_does_no_harm() -> None:
+    record = tape()
+    with record:
+        pass
+    record.__exit__(None, None, None)
+    x = Value(2.0)
+    with tape() as second:
+        (x * x).backward()
+    assert second.used and x.grad == 4.0
+
+
+def test_a_layer_near_the_largest_float_runs_node_by_node() -> None:
+    # Summed in another order, 1e308 + 1e308 - 1e308 overflows; node by node, in the
+    # record's order, it does not, as in the search.
+    def build() -> tuple[Value, list[Value]]:
+        x = Value(1.0)
+        h = dots([[Value(1e308)], [Value(1e308)], [Value(-1e308)]], [x])
+        return h[0] * 1.0 + h[2] * 1.0 + h[1] * 1.0, [x]
+
+    searched, taped, used = searched_and_taped(build)
+    assert used and taped == searched == [1e308]
+
+
+def test_a_deep_copy_has_no_hooks_and_takes_new_ones() -> None:
+    v = Value(2.0)
+    old_calls: list[float] = []
+    with v.register_hook(old_calls.append):
+        twin = copy.deepcopy(v)
+    calls: list[float] = []
+    with twin.register_hook(calls.append):
+        (twin * 3.0).backward()
+    assert calls == [3.0] and old_calls == []
+
+
+def test_a_copy_keeps_private_slots() -> None:
+    class Tagged(Value):
+        __slots__ = ("__tag",)
+
+        def tag(self) -> str:
+            return self.__tag
+
+        def set_tag(self, tag: str) -> None:
+            self.__tag = tag
+
+    v = Tagged(1.0)
+    v.set_tag("t")
+    assert copy.copy(v).tag() == "t" and copy.deepcopy(v).tag() == "t"
+
+
+def test_an_untouched_gradient_pickles_as_a_plain_float() -> None:
+    x = Value(2.0)
+    with tape():
+        y = x * 3.0
+        assert type(pickle.loads(pickle.dumps(y.grad))) is float
