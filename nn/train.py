@@ -58,13 +58,19 @@ _DEFAULT_ACCURACY: dict[object, Accuracy | None] = {
 
 @dataclass
 class History:
-    """Per epoch: the training loss (with the L2 term), accuracy, learning rate, and validation figures."""
+    """Per epoch: the training loss (with the L2 term), accuracy, learning rate, and validation figures.
+
+    `taped` counts, per epoch, the eager steps whose backward pass ran from their
+    tape (0 with `tape=False` or `compile=`; less than the number of batches when
+    a step's graph could not be run from its record, see `autograd.tape`).
+    """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    taped: list[int] = field(default_factory=list)
 
 
 def fit(
@@ -148,6 +154,7 @@ def fit(
             rng.shuffle(order)
         history.lr.append(optimizer.lr)
         total_loss = 0.0
+        taped = 0
         all_outputs: list[Any] = []
         all_targets: list[Any] = []
         for start in range(0, n, size):
@@ -175,13 +182,15 @@ def fit(
                 all_targets.extend(batch_targets)
                 continue
             with gc_paused():  # the step's graph is freed by reference counting as it returns
-                value, detached = _eager_step(
+                value, detached, ran_from_tape = _eager_step(
                     model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2, tape
                 )
+            taped += ran_from_tape
             total_loss += value * len(batch)
             all_outputs.extend(detached)
             all_targets.extend(batch_targets)
         history.loss.append(total_loss / n)
+        history.taped.append(taped)
         postfix = {"loss": f"{history.loss[-1]:.4g}"}
         if measure is not None:
             history.accuracy.append(measure(all_outputs, all_targets))
@@ -220,16 +229,18 @@ def _eager_step(
     targets: list[Any],
     l2: float,
     recorded: bool = False,
-) -> tuple[float, list[Any]]:
-    # One batch's step in eager mode. Its graph is freed on return, before the next batch
-    # builds its own, so training never holds two graphs at once. The tape saves the
-    # backward pass its search of the graph and runs each layer as one block.
-    with tape() if recorded else nullcontext():
+) -> tuple[float, list[Any], bool]:
+    # One batch's step in eager mode, and whether its backward pass ran from the tape.
+    # Its graph is freed on return, before the next batch builds its own, so training
+    # never holds two graphs at once. The tape saves the backward pass its search of
+    # the graph and runs each layer as one block.
+    record = tape() if recorded else None
+    with record if record is not None else nullcontext():
         objective, outputs = _objective(model, parameters, loss, inputs, targets, l2)
         optimizer.zero_grad()
         objective.backward()
     optimizer.step()
-    return objective.data, _detached(outputs)
+    return objective.data, _detached(outputs), record is not None and record.used
 
 
 def _objective(
