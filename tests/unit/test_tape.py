@@ -106,20 +106,27 @@ def test_one_pass_per_record_later_passes_search_and_later_nodes_are_not_recorde
     assert [p.grad for p in weights] == pytest.approx([2 * g for g in once[1:]])
 
 
-@pytest.mark.parametrize("mode", ["hook", "anomaly", "create_graph"])
+def backward_by(out: Value, x: Value, mode: str) -> None:
+    """out.backward() with a hook on x, in anomaly mode, or with create_graph."""
+    if mode == "hooks":
+        with x.register_hook(lambda g: None):
+            out.backward()
+    elif mode == "anomaly mode":
+        with detect_anomaly():
+            out.backward()
+    else:
+        out.backward(create_graph=True)
+
+
+@pytest.mark.parametrize("mode", ["hooks", "anomaly mode", "create_graph=True"])
 def test_hooks_anomaly_mode_and_create_graph_take_the_general_path(mode: str) -> None:
     x = Value(1.25)
     with tape() as record:
         out, weights = layer_graph(x)
-        if mode == "hook":
-            with x.register_hook(lambda g: None):
-                out.backward()
-        elif mode == "anomaly":
-            with detect_anomaly():
-                out.backward()
-        else:
-            out.backward(create_graph=True)
-    assert not record.used
+        backward_by(out, x, mode)
+        assert record.searched_because == f"{mode} (the general path)" and not record.used
+        later = x * 4.0
+        assert type(later.grad) is float  # the record was let go: not recorded
     grads = [x.grad] + [p.grad for p in weights]
     assert [float(g) for g in grads] == pytest.approx(reference_grads(1.25), abs=1e-15)
 
@@ -327,20 +334,6 @@ def test_the_tape_says_why_a_pass_searched_the_graph() -> None:
         (outside * 2.0).backward()
     assert "inner node made outside the block" in str(record.searched_because)
     assert repr(record).startswith("<autograd.Tape searched: the graph reaches an inner node")
-    for mode, reason in (("hook", "hooks"), ("anomaly", "anomaly mode"), ("graph", "create_graph=True")):
-        with tape() as record:
-            out = x * 3.0
-            if mode == "hook":
-                with x.register_hook(lambda g: None):
-                    out.backward()
-            elif mode == "anomaly":
-                with detect_anomaly():
-                    out.backward()
-            else:
-                out.backward(create_graph=True)
-            assert record.searched_because == f"{reason} (the general path)" and not record.used
-            later = x * 4.0
-            assert type(later.grad) is float  # the record was let go: not recorded
     with tape() as record:
         assert record.searched_because is None and repr(record) == "<autograd.Tape recording>"
 
