@@ -962,12 +962,16 @@ def activate(values: Iterable[Operand], activation: str) -> list[Value]:
     gates over a batch are most of the nodes a network makes: on a `tape` each
     call is one entry, so flatten a batch of rows into one call.
     """
-    if isinstance(values, Value) or not isinstance(values, Iterable):
-        raise TypeError(
-            f"activate expects an iterable of Values (or numbers), got {type(values).__name__} {values!r}"
-        )
     if not isinstance(values, (list, tuple)):
-        values = list(values)  # an iterator is read once
+        try:
+            items = None if isinstance(values, Value) else iter(values)
+        except TypeError:
+            items = None
+        if items is None:
+            raise TypeError(
+                f"activate expects an iterable of Values (or numbers), got {type(values).__name__} {values!r}"
+            )
+        values = list(items)  # an iterator is read once
     if not set(map(type, values)) <= _VALUE_TYPE:  # the slow path only: names what is not a number
         for v in values:
             if not isinstance(v, (Value, Real)):

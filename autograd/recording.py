@@ -72,7 +72,7 @@ class Tape:
     instead (None while that has not happened).
     """
 
-    __slots__ = ("_entered", "_entries", "_mark", "_segment", "_token", "searched_because", "used")
+    __slots__ = ("_entered", "_entries", "_index", "_mark", "_segment", "_token", "searched_because", "used")
 
     def __init__(self) -> None:
         self._entries: list[Entry] | None = None
@@ -83,6 +83,9 @@ class Tape:
         # float of its own: Value.__copy__ and __deepcopy__ convert it.)
         self._mark: float = _Untouched()
         self._segment: list[Value] | None = None  # where the engine puts the next node
+        # The ids of the recorded nodes, and the record's size when they were taken: to
+        # find a root whose gradient is no longer the mark (see _holds).
+        self._index: tuple[tuple[int, int], set[int]] | None = None
         self.used = False
         self.searched_because: str | None = None
 
@@ -103,7 +106,7 @@ class Tape:
             return  # already left
         # The record goes first, so that it is let go even if the context cannot be reset
         # (a generator holding the block, finished in another context).
-        self._entries = self._segment = None
+        self._entries = self._segment = self._index = None
         with engine._no_grad_lock:
             engine._tape_blocks -= 1
         engine._current_tape.reset(token)
@@ -133,15 +136,28 @@ class Tape:
             self._segment = segment
             entries += (block, segment)
 
+    def _holds(self, root: Value) -> bool:
+        # Whether `root` is a node of the record: True at once for a root that still has
+        # the mark; else looked up by identity, in an index kept while the record is the same.
+        entries, segment = self._entries, self._segment
+        if entries is None or segment is None or root._local_grad is None:
+            return False  # used up, or a leaf (never recorded)
+        if root.grad is self._mark:
+            return True
+        if type(root.grad) is not float:
+            return False  # a gradient graph (create_graph) or the mark of another tape
+        size = (len(entries), len(segment))
+        if self._index is None or self._index[0] != size:
+            self._index = size, set(map(id, chain.from_iterable(map(_nodes, entries))))
+        return id(root) in self._index[1]
+
     def _run(self, root: Value, seed: float) -> bool:
         # Backward from `root` by the record; False, with nothing done, when the graph
         # must be searched instead.
         entries, mark = self._entries, self._mark
-        if entries is None:
-            return False  # the record is used up
-        if root.grad is not mark and not (_zero(root.grad) and any(root in _nodes(e) for e in entries)):
-            return False  # not recorded here (or recorded, and its gradient set to other than 0)
-        self._entries = self._segment = None  # one pass per record; later nodes are not written down
+        if entries is None or not self._holds(root):
+            return False  # the record is used up, or `root` is not on it
+        self._entries = self._segment = self._index = None  # one pass per record; no later nodes
         if not all(_untouched(entry, mark) for entry in entries):
             self.searched_because = (
                 "the graph reaches an inner node made outside the block, or a gradient set since"
@@ -159,8 +175,8 @@ class Tape:
     def _skip(self, root: Value, reason: str) -> None:
         # A pass from `root` that the record cannot run (hooks, anomaly mode, create_graph):
         # if `root` is recorded here, the record is used up all the same.
-        if self._entries is not None and root.grad is self._mark:
-            self._entries = self._segment = None
+        if self._holds(root):
+            self._entries = self._segment = self._index = None
             self.searched_because = reason
 
 

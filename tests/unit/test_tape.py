@@ -402,3 +402,60 @@ def test_an_untouched_gradient_pickles_as_a_plain_float() -> None:
     with tape():
         y = x * 3.0
         assert type(pickle.loads(pickle.dumps(y.grad))) is float
+
+
+def test_the_root_is_found_on_the_record_by_identity_whatever_its_gradient() -> None:
+    class DataEqual(Value):
+        __slots__ = ()
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Value) and self.data == other.data
+
+        __hash__ = Value.__hash__
+
+    w, x = Value(2.0), Value(3.0)
+    with tape() as record:
+        out = (w * x) * (w * x)
+        twin = object.__new__(DataEqual)  # out's twin: equal to it, not on the record
+        for name in ("data", "label", "_parents", "_op", "_local_grad"):
+            setattr(twin, name, getattr(out, name))
+        twin.grad = 0.0
+        twin.backward()  # searched, not run from the record as if twin were out
+        assert repr(record) == "<autograd.Tape recording>"
+    assert (w.grad, x.grad) == (36.0, 24.0)
+    w.zero_grad()
+    x.zero_grad()
+    with tape() as record:
+        out = (w * x) * (w * x)
+        out.zero_grad()  # a recorded root with its gradient set back to 0: still found
+        out.backward()
+    assert record.used and (w.grad, x.grad) == (36.0, 24.0)
+    for setting in (0.0, 1.0):
+        with tape() as record:
+            out = (w * x) * 2.0
+            out.grad = setting
+            with w.register_hook(lambda g: None):
+                out.backward()  # the general path uses the record up, whatever out's gradient
+            assert record.searched_because == "hooks (the general path)"
+    with tape() as record:
+        out = (w * x) * 2.0
+        out.grad = 1.0  # would be added in: searched
+        out.backward()
+    assert not record.used and "gradient set since" in str(record.searched_because)
+
+
+def test_activate_takes_any_iterable_and_refuses_anything_else() -> None:
+    class Old:
+        def __init__(self, items: list[Value]) -> None:
+            self.items = items
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+        def __getitem__(self, i: int) -> Value:
+            return self.items[i]
+
+    x = [Value(-1.0), Value(2.0)]
+    assert [g.data for g in activate(Old(x), "relu")] == [0.0, 2.0]  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^activate expects an iterable of Values \(or numbers\), got int 3"):
+        activate(3, "relu")  # type: ignore[arg-type]
