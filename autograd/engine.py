@@ -717,6 +717,13 @@ _tape_blocks = 0
 _current_tape: contextvars.ContextVar[Any] = contextvars.ContextVar("chainrule_tape", default=None)
 
 
+def _recording_tape() -> Any:
+    # This context's tape while it is still recording, else None (for ops that make many
+    # nodes at once; _node, made once per node, does the same inline).
+    tape = _current_tape.get() if _tape_blocks else None
+    return tape if tape is not None and tape._segment is not None else None
+
+
 def _node(data: float, parents: tuple[Value, ...], op: str, local_grad: LocalGrad) -> Value:
     out = _new(Value)
     out.data = data
@@ -883,9 +890,7 @@ def dots_batch(
     bias_data = [(b.data,) for b in bs] if has_bias else []
     plain = not (_no_grad_blocks or _anomaly_blocks)
     # On a tape the layer is one entry, whose backward runs it as a block (see recording.py).
-    tape = _current_tape.get() if plain and _tape_blocks else None
-    if tape is not None and tape._segment is None:
-        tape = None
+    tape = _recording_tape() if plain else None
     zero = 0.0 if tape is None else tape._mark
     points: list[tuple[tuple[Value, ...], tuple[float, ...], tuple[Value, ...]]] = []
     op = "dot" if gate is None else gate[2]
@@ -989,9 +994,7 @@ def activate(values: Iterable[Operand], activation: str) -> list[Value]:
     if _no_grad_blocks or _anomaly_blocks:
         method = getattr(Value, activation)  # node by node, through the checks of _node
         return [method(v) for v in inputs]
-    tape = _current_tape.get() if _tape_blocks else None
-    if tape is not None and tape._segment is None:
-        tape = None
+    tape = _recording_tape()
     zero = 0.0 if tape is None else tape._mark
     nodes: list[Value] = []
     emit = nodes.append

@@ -234,8 +234,7 @@ def _eager_step(
     # Its graph is freed on return, before the next batch builds its own, so training
     # never holds two graphs at once. The tape saves the backward pass its search of
     # the graph and runs each layer as one block.
-    record = tape() if recorded else None
-    with record if record is not None else nullcontext():
+    with tape() if recorded else nullcontext() as record:
         objective, outputs = _objective(model, parameters, loss, inputs, targets, l2)
         optimizer.zero_grad()
         objective.backward()

@@ -6,7 +6,7 @@ import gc
 import importlib.util
 import math
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,6 +18,7 @@ from nn import (
     MLP,
     SGD,
     Adam,
+    History,
     Module,
     binary_accuracy,
     binary_cross_entropy,
@@ -294,27 +295,34 @@ def test_fit_frees_each_step_s_graph_by_reference_counting_alone() -> None:
         assert [p() for p in probes] == [None] * 9
 
 
+Run = tuple[History, list[float]]
+
+
+def with_and_without_tape(make_model: Callable[[], Module], lr: float, **options: Any) -> list[Run]:
+    """fit a fresh model with the tape and again without it: (History, weights) for each."""
+    runs = []
+    for recorded in (True, False):
+        model = make_model()
+        optimizer = SGD(model.parameters(), lr=lr)
+        history = fit(model, optimizer=optimizer, progress=False, tape=recorded, **options)
+        runs.append((history, [p.data for p in model.parameters()]))
+    return runs
+
+
 def test_eager_steps_run_from_a_tape_unless_told_not_to() -> None:
     inputs, labels = make_moons(20, noise=0.1, seed=3)
-    histories = []
-    for recorded in (True, False):
-        model = MLP(2, [4, 4, 1], seed=1)
-        histories.append(
-            fit(
-                model,
-                inputs,
-                signs(labels),
-                loss=hinge_loss,
-                optimizer=SGD(model.parameters(), lr=0.5),
-                epochs=3,
-                batch_size=8,
-                l2=1e-4,
-                progress=False,
-                tape=recorded,
-            )
-        )
-    assert histories[0].taped == [3, 3, 3] and histories[1].taped == [0, 0, 0]  # three batches an epoch
-    assert histories[0].loss == pytest.approx(histories[1].loss, rel=1e-12)
+    (taped, _), (searched, _) = with_and_without_tape(
+        lambda: MLP(2, [4, 4, 1], seed=1),
+        0.5,
+        inputs=inputs,
+        targets=signs(labels),
+        loss=hinge_loss,
+        epochs=3,
+        batch_size=8,
+        l2=1e-4,
+    )
+    assert taped.taped == [3, 3, 3] and searched.taped == [0, 0, 0]  # three batches an epoch
+    assert taped.loss == pytest.approx(searched.loss, rel=1e-12)
 
 
 class Scaled(Module):
@@ -332,22 +340,11 @@ class Scaled(Module):
 
 
 def test_a_graph_the_tape_cannot_hold_trains_as_without_it() -> None:
-    losses = []
-    for recorded in (True, False):
-        model = Scaled()
-        history = fit(
-            model,
-            [[1.0], [2.0]],
-            [3.0, 5.0],
-            loss=mse_loss,
-            optimizer=SGD(model.parameters(), lr=0.01),
-            epochs=1,
-            progress=False,
-            tape=recorded,
-        )
-        losses.append((history.loss, model.raw.data))
-        assert history.taped == [0]  # the step's graph reaches model.weight, made outside it
-    assert losses[0] == losses[1] and losses[0][1] != 0.5
+    (taped, taped_weights), (searched, searched_weights) = with_and_without_tape(
+        Scaled, 0.01, inputs=[[1.0], [2.0]], targets=[3.0, 5.0], loss=mse_loss, epochs=1
+    )
+    assert taped.taped == [0]  # the step's graph reaches model.weight, made outside it
+    assert taped.loss == searched.loss and taped_weights == searched_weights != [0.5]
 
 
 def test_a_loss_that_edits_the_output_rows_in_place_trains_as_without_the_tape() -> None:
@@ -362,19 +359,13 @@ def test_a_loss_that_edits_the_output_rows_in_place_trains_as_without_the_tape()
         return Value.sum([(o - t) ** 2 for row, ts in rows for o, t in zip(row, ts, strict=True)])
 
     inputs, targets = [[0.1, 0.2], [0.3, -0.5], [-0.4, 0.9]], [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
-    weights = []
-    for recorded in (True, False):
-        model = MLP(2, [3, 2], seed=0)
-        fit(
-            model,
-            inputs,
-            targets,
-            loss=centred,
-            optimizer=SGD(model.parameters(), lr=0.1),
-            epochs=2,
-            progress=False,
-            accuracy=None,
-            tape=recorded,
-        )
-        weights.append([p.data for p in model.parameters()])
-    assert weights[0] == pytest.approx(weights[1], rel=1e-12, abs=1e-15)
+    (_, taped), (_, searched) = with_and_without_tape(
+        lambda: MLP(2, [3, 2], seed=0),
+        0.1,
+        inputs=inputs,
+        targets=targets,
+        loss=centred,
+        epochs=2,
+        accuracy=None,
+    )
+    assert taped == pytest.approx(searched, rel=1e-12, abs=1e-15)
