@@ -6,101 +6,91 @@
 >>> y.backward()
 >>> x.grad
 7.0
+
+The names here are what a user calls; everything else stays in its module:
+`autograd.engine` (the op table, `Op`, the math namespaces), `autograd.layers`,
+`autograd.functional`, `autograd.gradcheck`, `autograd.anomaly`,
+`autograd.draw`, `autograd.explain`, `autograd.compiler` (`trace`),
+`autograd.batched` (`trace_batch`), `autograd.recording` (`tape`) and
+`autograd.apple` (the apple-price example). Drawing imports graphviz, and the
+compilers their code generator, on first use.
 """
 
-from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
-from .apple import ApplePrice, apple_price, draw_apple_price
-from .batched import BatchedFunction, trace_batch
-from .collector import GcPause, gc_paused
-from .compiler import CompiledFunction, CompileError, TraceMismatchError, register_forward, trace
-from .draw import DotNotFoundError, GraphDrawing, GraphTooLargeError, draw_dot
-from .engine import (
-    FLOAT_MATH,
-    VALUE_MATH,
-    HookHandle,
-    LocalGrad,
-    Value,
-    activate,
-    dot,
-    dots,
-    dots_batch,
-    enable_grad,
-    is_grad_enabled,
-    no_grad,
-    primitive,
-    topological_order,
-    zero_grad,
-)
-from .explain import BackwardTable, explain
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .anomaly import AnomalyError, detect_anomaly
+from .collector import gc_paused
+from .engine import Op, Value, enable_grad, is_grad_enabled, no_grad, primitive, topological_order, zero_grad
 from .functional import grad, grad_of, hessian, jacobian, value_and_grad
-from .gradcheck import (
-    GradcheckError,
-    GradgradcheckError,
-    Mismatch,
-    SecondOrderMismatch,
-    gradcheck,
-    gradgradcheck,
-    numerical_grad,
-    numerical_hessian,
-)
-from .recording import Tape, tape
+from .gradcheck import gradcheck, gradgradcheck
+from .layers import activate, dot, dots, dots_batch
+
+if TYPE_CHECKING:
+    from .batched import trace_batch
+    from .compiler import CompileError, trace
+    from .draw import draw_dot
+    from .explain import explain
+    from .recording import tape
 
 __distribution__ = "chainrule"
 
 __all__ = [
-    "FLOAT_MATH",
-    "VALUE_MATH",
-    "GradcheckError",
-    "LocalGrad",
-    "Mismatch",
+    # values, ops and the backward pass
     "Value",
-    "activate",
+    "Op",
+    "primitive",
     "dot",
     "dots",
     "dots_batch",
-    "enable_grad",
-    "GcPause",
-    "gc_paused",
-    "Tape",
-    "tape",
-    "gradcheck",
-    "is_grad_enabled",
+    "activate",
     "no_grad",
-    "numerical_grad",
-    "primitive",
-    "topological_order",
+    "enable_grad",
+    "is_grad_enabled",
     "zero_grad",
-    # higher-order derivatives, function transforms, hooks and anomaly mode
+    "topological_order",
+    "gc_paused",
+    "tape",
+    # derivatives as results, and checking them
     "grad",
     "grad_of",
     "value_and_grad",
     "jacobian",
     "hessian",
-    "GradgradcheckError",
-    "SecondOrderMismatch",
+    "gradcheck",
     "gradgradcheck",
-    "numerical_hessian",
-    "HookHandle",
-    "AnomalyError",
     "detect_anomaly",
-    "is_anomaly_enabled",
-    # drawing graphs and explaining the backward pass
-    "DotNotFoundError",
-    "GraphDrawing",
-    "GraphTooLargeError",
+    "AnomalyError",
+    # pictures and the backward pass step by step
     "draw_dot",
-    "BackwardTable",
     "explain",
-    "ApplePrice",
-    "apple_price",
-    "draw_apple_price",
-    # compiling a traced graph to straight-line Python
+    # compiling a graph: straight-line Python, or numpy over a batch
     "trace",
-    "CompiledFunction",
-    "CompileError",
-    "TraceMismatchError",
-    "register_forward",
-    # the same over a whole batch, with numpy (pip install 'chainrule[fast]')
     "trace_batch",
-    "BatchedFunction",
+    "CompileError",
 ]
+
+# Loaded on first use: graphviz for drawing, the code generator for the compilers.
+_LAZY = {
+    "draw_dot": "draw",
+    "explain": "explain",
+    "trace": "compiler",
+    "CompileError": "compiler",
+    "trace_batch": "batched",
+    "tape": "recording",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autograd' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

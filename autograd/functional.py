@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterator, Sequence
 from numbers import Real
 from typing import Any, Union
 
-from .engine import Value, enable_grad, gradient_totals, is_grad_enabled, primitive
+from .engine import Value, enable_grad, is_grad_enabled, primitive
+from .general import gradient_totals
 
 __all__ = ["grad", "grad_of", "hessian", "jacobian", "value_and_grad"]
 
