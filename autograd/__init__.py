@@ -10,8 +10,8 @@
 The names here are what a user calls; everything else stays in its module:
 `autograd.engine` (the op table, `Op`, the math namespaces), `autograd.layers`,
 `autograd.functional`, `autograd.gradcheck`, `autograd.anomaly`,
-`autograd.draw`, `autograd.explain`, `autograd.compiler` (`trace`),
-`autograd.batched` (`trace_batch`), `autograd.recording` (`tape`) and
+`autograd.draw`, `autograd.explainer`, `autograd.compiler` (`trace`),
+`autograd.batched` (`trace_batch`) and
 `autograd.apple` (the apple-price example). Drawing imports graphviz, and the
 compilers their code generator, on first use.
 """
@@ -32,8 +32,7 @@ if TYPE_CHECKING:
     from .batched import trace_batch
     from .compiler import CompileError, trace
     from .draw import draw_dot
-    from .explain import explain
-    from .recording import tape
+    from .explainer import explain
 
 __distribution__ = "chainrule"
 
@@ -52,7 +51,6 @@ __all__ = [
     "zero_grad",
     "topological_order",
     "gc_paused",
-    "tape",
     # derivatives as results, and checking them
     "grad",
     "grad_of",
@@ -75,11 +73,10 @@ __all__ = [
 # Loaded on first use: graphviz for drawing, the code generator for the compilers.
 _LAZY = {
     "draw_dot": "draw",
-    "explain": "explain",
+    "explain": "explainer",
     "trace": "compiler",
     "CompileError": "compiler",
     "trace_batch": "batched",
-    "tape": "recording",
 }
 
 

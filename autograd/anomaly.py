@@ -90,6 +90,17 @@ def check_new_node(out: Value, op: str, parents: Sequence[Value]) -> None:
         )
 
 
+def check_weighted_sum(total: float, parents: Sequence[Value], op: str) -> None:
+    """Raise if the weighted sum inside a fused dot+gate node is not finite (the gate can hide it)."""
+    if _enabled.get() and not math.isfinite(total):
+        filename, line, function = _caller_outside_package()
+        inputs = ", ".join(repr(p.data) for p in parents)
+        raise AnomalyError(
+            f"op '{op} (weighted sum)' produced {total!r} from input(s) ({inputs}), "
+            f"created at {filename}:{line} in {function}"
+        )
+
+
 def is_finite(x: Any) -> bool:
     """Whether a gradient (a float, or a Value's data) is finite."""
     return math.isfinite(x if type(x) is float else float(x))

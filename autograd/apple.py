@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from .draw import DotNotFoundError, GraphDrawing, draw_dot
 from .engine import Value
-from .explain import explain
+from .explainer import explain
 
 __all__ = ["ApplePrice", "apple_price", "draw_apple_price", "main"]
 

@@ -33,7 +33,7 @@ __all__ = [
     "escape_label",
     "format_number",
     "node_names",
-    "op_symbol",
+    "gate_symbol",
     "operand_name",
 ]
 
@@ -42,11 +42,6 @@ __all__ = [
 DEFAULT_MAX_NODES = 500
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
-
-# Ops folded into the box of their consumer when collapsing: the arithmetic that
-# makes up a weighted sum. Everything else (relu, tanh, exp, user primitives)
-# ends a box, so an MLP collapses into one box per neuron.
-_FOLDABLE_OPS = frozenset({"+", "-", "*", "/", "neg", "sum", "dot"})
 
 _FONT = "Helvetica,Arial,sans-serif"
 _GRAD_COLOUR = "#b03a2e"  # gradients flow backwards: they get their own colour
@@ -58,7 +53,6 @@ _ACTIVE_FILL = "#ffd54f"
 _ACTIVE_EDGE = "#e08e00"
 _NAME_COLOUR = "#777777"
 
-_OP_SYMBOLS = {"*": "\u00d7", "/": "\u00f7", "-": "\u2212", "neg": "\u2212x"}
 
 _INSTALL_HINT = (
     "install graphviz's dot program: `sudo apt-get install graphviz` (Debian, Ubuntu), "
@@ -198,19 +192,11 @@ def _expression(
         name = names[p]
         return f"({name})" if p in compound else name
 
-    op, parents, operands = v.op, v.parents, v.operands
-    if op in ("+", "-", "*", "/") and len(operands) == 2:
-        return f"{operand(operands[0])} {op} {operand(operands[1])}", True
-    if op == "**" and len(parents) == 2:
-        return f"{operand(parents[0])}**{operand(parents[1])}", True
-    if op.startswith("**") and len(parents) == 1:
-        exponent = op[2:]
-        if exponent.endswith(".0"):
-            exponent = exponent[:-2]
-        return f"{operand(parents[0])}**{exponent}", True
-    if op == "neg" and len(parents) == 1:
-        return f"-{operand(parents[0])}", True
-    return f"{op}({', '.join(names[p] for p in parents)})", False
+    op = v.operation
+    assert op is not None
+    if op.notation is not None:
+        return op.notation.format(*map(operand, op.shown(v.parents, v.params))), True
+    return f"{op.name}({', '.join(names[p] for p in v.parents)})", False
 
 
 def operand_name(v: Value, names: Mapping[Value, str]) -> str:
@@ -221,13 +207,10 @@ def operand_name(v: Value, names: Mapping[Value, str]) -> str:
     return f"({name})"
 
 
-def op_symbol(op: str) -> str:
-    """How a gate is shown: the usual sign for arithmetic (a times sign for *), else the op's name."""
-    if op in _OP_SYMBOLS:
-        return _OP_SYMBOLS[op]
-    if op.startswith("**") and op.endswith(".0"):
-        return op[:-2]
-    return op
+def gate_symbol(v: Value) -> str:
+    """How the gate that made `v` is shown: its op's symbol (a times sign for *), '' for a leaf."""
+    op = v.operation
+    return "" if op is None else op.sign(v.params)
 
 
 # ---- the drawing -----------------------------------------------------------------------
@@ -334,7 +317,7 @@ def draw_dot(
         if not v.parents:
             continue
         op_id = f"{node_id}_op"
-        op_text = op_symbol(v.op)
+        op_text = gate_symbol(v)
         drawing.node(
             op_id,
             _html(escape_label(op_text)),
@@ -410,7 +393,7 @@ def _fold_summary(box: _Box) -> str:
         if v is box.value:
             continue
         if v.parents:
-            symbol = op_symbol(v.op)
+            symbol = gate_symbol(v)
             counts[symbol] = counts.get(symbol, 0) + 1
         else:
             constants += 1
@@ -520,7 +503,9 @@ def _collapsed_boxes(order: list[Value], root: Value, max_nodes: int) -> tuple[l
             v is not root
             and consumers.get(v) == 1
             and not v.label
-            and (not v.parents or v.op in _FOLDABLE_OPS or v.op.startswith("**"))
+            # the arithmetic of a weighted sum (the op records say which ops that is); relu,
+            # tanh, exp and user ops end a box, so an MLP collapses into one box per neuron
+            and (v.operation is None or v.operation.arithmetic)
         )
         owner[v] = owner[sole_consumer[v]] if foldable else v
     members: dict[Value, list[Value]] = {}

@@ -24,7 +24,6 @@ dropped graph is freed at once by reference counting.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import inspect
 import math
@@ -74,8 +73,9 @@ class Value:
     holds the gradient of the latest backward pass.
     """
 
+    # _visit is the last float backward pass that reached this node (see _inner_nodes_zeroed);
     # _hook_table is set only on a Value that has hooks (see register_hook).
-    __slots__ = ("data", "grad", "label", "_parents", "_operation", "_params", "_hook_table", "__weakref__")  # noqa: RUF023
+    __slots__ = ("data", "grad", "label", "_parents", "_operation", "_params", "_visit", "_hook_table", "__weakref__")  # noqa: RUF023
 
     data: float
     grad: Any  # a float; a Value after backward(create_graph=True)
@@ -92,6 +92,7 @@ class Value:
         self._parents = ()
         self._operation = None
         self._params = ()
+        self._visit = None
 
     # ---- structure -------------------------------------------------------
 
@@ -351,9 +352,10 @@ class Op:
     - `numpy`: the op on numpy arrays, for `trace_batch`: the name of a function
       of its math namespace (`"exp"`), or a function of arrays; None when the
       forward is arithmetic that runs on arrays as it is, or has no array form.
-    - `symbol`: the gate's sign in drawings ('\u00d7' for *); `notation`: how an expression
-      made by the op is written, `{0}` its first operand ('{0} * {1}'; None for
-      'name(a, b)').
+    - `title`: the name a node shows, with its params written in ('**{0!r}'
+      gives '**2'; None: `name`); `symbol`: the gate's sign in drawings
+      ('\u00d7' for *, '**{0:g}'); `notation`: how an expression made by the op
+      is written, `{0}` its first operand ('{0} * {1}'; None for 'name(a, b)').
     - `params`: the names of the numbers a node carries besides its inputs;
       `arity`: the number of inputs (None: any).
     - `arithmetic`: part of a weighted sum, folded into its consumer when a
@@ -373,6 +375,7 @@ class Op:
         domain: Callable[..., bool] | None = None,
         error: Callable[..., Exception] | None = None,
         numpy: str | Callable[..., Any] | None = None,
+        title: str | None = None,
         symbol: str | None = None,
         notation: str | None = None,
         arithmetic: bool = False,
@@ -392,6 +395,7 @@ class Op:
         self.domain = domain
         self.error = error
         self.numpy = numpy
+        self.label = title
         self.symbol = name if symbol is None else symbol
         self.notation = notation
         self.arithmetic = arithmetic
@@ -410,8 +414,16 @@ class Op:
         return f"<op {self.name!r}>"
 
     def title(self, params: tuple[Any, ...]) -> str:
-        """The name a node of this op shows: the op's name, with an exponent written in ('**2')."""
-        return f"{self.name}{params[0]!r}" if self is POWER else self.name
+        """The name a node of this op shows (`Value.op`): the op's name, its params written in ('**2')."""
+        return self.name if self.label is None else self.label.format(*params)
+
+    def sign(self, params: tuple[Any, ...]) -> str:
+        """How a drawing shows a gate of this op: its symbol, its params written in."""
+        return self.symbol.format(*params) if self.params else self.symbol
+
+    def shown(self, parents: tuple[Value, ...], params: tuple[Any, ...]) -> tuple[Value | float, ...]:
+        """What `notation`'s placeholders stand for: the operands, then any params not among them."""
+        return self.operands(parents, params) + (params if self.number_side is None else ())
 
     def operands(self, parents: tuple[Value, ...], params: tuple[Any, ...]) -> tuple[Value | float, ...]:
         """What a node of this op read, in order: its parents, and a number folded into + - * / in place."""
@@ -544,8 +556,9 @@ DIV = Op("/", truediv, lambda m, out, a, b: (1.0 / b, -out / b), arity=2, notati
 NEG = Op("neg", neg, lambda m, out, a: (-1.0,), notation="-{0}", arithmetic=True, symbol="\u2212x")
 
 # d(a^n)/da = n a^(n-1), for a number n (the node's parameter)
-POWER = Op("**", pow, lambda m, out, a, n: (n * m.pow(a, n - 1),), params=("exponent",), notation="{0}**{1}",
-           arithmetic=True, domain=_power_defined, error=_power_error)  # fmt: skip
+POWER = Op("**", pow, lambda m, out, a, n: (n * m.pow(a, n - 1),), params=("exponent",), title="**{0!r}",
+           symbol="**{0:g}", notation="{0}**{1}", arithmetic=True, domain=_power_defined,
+           error=_power_error)  # fmt: skip
 
 # d(a^b)/da as for a number b; d(a^b)/db = a^b log a (0 where a^b = 0, undefined for a < 0)
 POW = Op("**", pow, lambda m, out, a, b: (*POWER.local_grad(m, out, a, b), m.xlogy(out, a)), arity=2,
@@ -823,12 +836,11 @@ def _node(data: float, parents: tuple[Value, ...], op: Op, params: tuple[Any, ..
     out.data = data
     out.grad = 0.0
     out.label = ""
+    out._visit = None
     if _mode_blocks and not is_grad_enabled():
         out._parents, out._operation, out._params = (), None, ()
     else:
         out._parents, out._operation, out._params = parents, op, params
-        if _recorders:
-            _record([out])
     if _anomaly_blocks:
         check_new_node(out, op.title(params), parents)
     return out
@@ -854,21 +866,9 @@ def make_nodes(
         node._parents = p
         node._operation = op
         node._params = params
+        node._visit = None
         emit(node)
-    if _recorders:
-        _record(nodes)
     return nodes
-
-
-# Recorders (see recording.py) are told of every node made in their context.
-_recorders: list[Any] = []
-_current_recorder: contextvars.ContextVar[Any] = contextvars.ContextVar("chainrule_recorder", default=None)
-
-
-def _record(nodes: list[Value]) -> None:
-    recorder = _current_recorder.get()
-    if recorder is not None:
-        recorder.record(nodes)
 
 
 def zero_grad(values: Iterable[Value]) -> None:
@@ -922,24 +922,26 @@ hooked: weakref.WeakSet[Value] = weakref.WeakSet()
 
 def _inner_nodes_zeroed(root: Value) -> list[Value]:
     # topological_order(root, leaves=False), each node's gradient reset to 0 as it is
-    # reached: inner nodes hold the gradient of this pass only.
+    # reached (inner nodes hold the gradient of this pass only). A node reached in this
+    # pass holds the pass's own token in `_visit`: a test on the node itself, where a set
+    # of visited nodes would cost a hash lookup per edge.
+    token = object()
     order: list[Value] = []
-    visited: set[Value] = set()
     stack: list[Value | None] = [root]
-    push, pop, emit, seen = stack.append, stack.pop, order.append, visited.add
+    push, pop, emit = stack.append, stack.pop, order.append
     while stack:
         node = pop()
-        if node is None:
+        if node is None:  # all of the next node's parents are done
             emit(pop())  # type: ignore[arg-type]
             continue
-        if node in visited:
+        if node._visit is token:
             continue
-        seen(node)
+        node._visit = token
         node.grad = 0.0
         push(node)
         push(None)
         for parent in node._parents:
-            if parent._operation is not None and parent not in visited:
+            if parent._operation is not None and parent._visit is not token:
                 push(parent)
     return order
 

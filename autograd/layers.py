@@ -17,7 +17,7 @@ from numbers import Real
 from operator import add, attrgetter, mul
 from typing import Any, cast
 
-from .anomaly import is_anomaly_enabled
+from .anomaly import check_weighted_sum, is_anomaly_enabled
 from .engine import DOT, DOT_NUMBERS, FUSED, GATES, Op, Operand, Value, apply, make_nodes
 
 __all__ = ["activate", "dot", "dots", "dots_batch"]
@@ -51,7 +51,7 @@ def dot(
     if fused is not None:
         parents = (*weights, *_as_values(xs, "dot"), *tail)
         if is_anomaly_enabled():
-            _check_weighted_sum(fused, parents)
+            check_weighted_sum(DOT.forward(*map(_data, parents)), parents, fused.name)
         return apply(fused, *parents)
     if set(map(type, xs)) <= _NUMBER_TYPES:
         return apply(DOT_NUMBERS, *weights, *tail, params=(tuple(map(float, xs)),))
@@ -148,8 +148,8 @@ def dots_batch(
         parents = [(*ws, *inputs, *tail) for ws, tail in zip(row_weights, tails, strict=True)]
         if fused is not None:
             if is_anomaly_enabled():
-                for p in parents:
-                    _check_weighted_sum(fused, p)
+                for total, p in zip(sums, parents, strict=True):
+                    check_weighted_sum(total, p, fused.name)
             sums = list(map(fused.gate.forward, sums))  # type: ignore[union-attr]
         result.append(make_nodes(op, sums, parents, params))
     return result
@@ -197,14 +197,6 @@ def _dots_by_row(
     if activation is not None and activation != "linear":
         xs = _as_values(xs, "dot")  # a fused layer lifts a number among its inputs once, for every row
     return [dot(ws, xs, b, activation=activation) for ws, b in zip(rows, biases, strict=True)]
-
-
-def _check_weighted_sum(fused: Op, parents: tuple[Value, ...]) -> None:
-    # Anomaly mode checks a fused node's weighted sum too: its gate can hide an inf or a
-    # nan there (tanh(inf) is 1, relu(nan) is 0), which the unfused dot node would report.
-    total = DOT.forward(*map(_data, parents))
-    if not math.isfinite(total):
-        apply(DOT, *parents)  # raises in anomaly mode, naming the dot
 
 
 def _fused(activation: object, function: str) -> Op | None:

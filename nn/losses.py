@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
-from autograd import Value, dot, primitive, register_forward
+from autograd import Value, dot, primitive
 
 __all__ = [
     "REDUCTIONS",
@@ -107,7 +107,6 @@ def _bce_logit_forward(z: float, t: float) -> float:
 
 
 _bce_with_logit = primitive("bce_logit", _bce_logit_grad)(_bce_logit_forward)
-register_forward(_bce_logit_grad, _bce_logit_forward)  # so fit(compile=True) can run it
 
 
 def binary_cross_entropy(logits: object, targets: object) -> Value:
@@ -140,7 +139,6 @@ def _logsumexp_forward(*scores: float) -> float:
 
 
 _logsumexp = primitive("logsumexp", _logsumexp_grad)(_logsumexp_forward)
-register_forward(_logsumexp_grad, _logsumexp_forward)
 
 
 def logsumexp(scores: Sequence[Value | float]) -> Value:

@@ -6,18 +6,22 @@ import importlib
 import math
 import random
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from autograd import BatchedFunction, CompiledFunction, Value, gc_paused, no_grad, tape, trace, trace_batch
+import autograd
+from autograd import Value, gc_paused, no_grad
 
 from .losses import binary_cross_entropy, hinge_loss, l2_penalty, mse_loss, softmax_cross_entropy
 from .module import Module
 from .optim import Optimizer
+
+if TYPE_CHECKING:  # the compilers are imported when fit(compile=...) first needs them
+    from autograd.batched import BatchedFunction
+    from autograd.compiler import CompiledFunction
 
 __all__ = ["History", "binary_accuracy", "evaluate", "fit", "multiclass_accuracy", "sign_accuracy"]
 
@@ -58,19 +62,13 @@ _DEFAULT_ACCURACY: dict[object, Accuracy | None] = {
 
 @dataclass
 class History:
-    """Per epoch: the training loss (with the L2 term), accuracy, learning rate, and validation figures.
-
-    `taped` counts, per epoch, the eager steps whose backward pass ran from their
-    tape (0 with `tape=False` or `compile=`; less than the number of batches when
-    a step's graph could not be run from its record, see `autograd.tape`).
-    """
+    """Per epoch: the training loss (with the L2 term), accuracy, learning rate, and validation figures."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
-    taped: list[int] = field(default_factory=list)
 
 
 def fit(
@@ -89,7 +87,6 @@ def fit(
     validation: tuple[Sequence[Sequence[float]], Sequence[Any]] | None = None,
     progress: bool | None = None,
     compile: bool | str = False,
-    tape: bool = True,
 ) -> History:
     """Train `model` for `epochs` passes over the data and return the History.
 
@@ -102,12 +99,8 @@ def fit(
     In eager mode each step runs inside `autograd.gc_paused()`: the library's
     graphs have no reference cycles, so each step's is freed when the step ends
     (the collector runs again between steps, for any cycles of a custom loss).
-    With `tape=True` each eager step's graph is also recorded on an `autograd.tape()`,
-    so its backward pass runs from the record, a layer at a time: the gradients of
-    the usual pass up to rounding, faster. `tape=False` runs the usual pass.
     With `compile=True` each batch's step is traced once (`autograd.trace`) and then
-    runs as generated code, with the same numbers as eager mode with `tape=False`
-    (bit for bit; up to rounding with the tape). With `compile="batch"`
+    runs as generated code, with the same numbers as eager mode, bit for bit. With `compile="batch"`
     the loss of one example is traced once (`autograd.trace_batch`) and every batch runs
     as numpy code over the whole batch: the same numbers up to rounding, for the
     library's losses (mean over the examples); it needs numpy.
@@ -132,8 +125,6 @@ def fit(
     _check_finite(inputs, "input vector")
     if validation is not None:
         _check_finite(validation[0], "validation input vector")
-    if not isinstance(tape, bool):
-        raise ValueError(f"fit: tape must be True or False, got {tape!r}")
     if not (compile is False or compile is True or compile == "batch"):
         raise ValueError(f"fit: compile must be False, True or 'batch', got {compile!r}")
     if compile is True and shuffle:
@@ -154,7 +145,6 @@ def fit(
             rng.shuffle(order)
         history.lr.append(optimizer.lr)
         total_loss = 0.0
-        taped = 0
         all_outputs: list[Any] = []
         all_targets: list[Any] = []
         for start in range(0, n, size):
@@ -173,7 +163,7 @@ def fit(
                     objective_of = partial(
                         _objective, model, parameters, loss, [inputs[i] for i in batch], batch_targets, l2
                     )
-                    compiled[start] = trace(objective_of, params=parameters, has_aux=True)
+                    compiled[start] = autograd.trace(objective_of, params=parameters, has_aux=True)
                 optimizer.zero_grad()
                 (value, detached), _ = compiled[start]()
                 optimizer.step()
@@ -182,15 +172,13 @@ def fit(
                 all_targets.extend(batch_targets)
                 continue
             with gc_paused():  # the step's graph is freed by reference counting as it returns
-                value, detached, ran_from_tape = _eager_step(
-                    model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2, tape
+                value, detached = _eager_step(
+                    model, parameters, loss, optimizer, [inputs[i] for i in batch], batch_targets, l2
                 )
-            taped += ran_from_tape
             total_loss += value * len(batch)
             all_outputs.extend(detached)
             all_targets.extend(batch_targets)
         history.loss.append(total_loss / n)
-        history.taped.append(taped)
         postfix = {"loss": f"{history.loss[-1]:.4g}"}
         if measure is not None:
             history.accuracy.append(measure(all_outputs, all_targets))
@@ -228,18 +216,14 @@ def _eager_step(
     inputs: list[Sequence[float]],
     targets: list[Any],
     l2: float,
-    recorded: bool = False,
-) -> tuple[float, list[Any], bool]:
-    # One batch's step in eager mode, and whether its backward pass ran from the tape.
-    # Its graph is freed on return, before the next batch builds its own, so training
-    # never holds two graphs at once. The tape saves the backward pass its search of
-    # the graph and runs each layer as one block.
-    with tape() if recorded else nullcontext() as record:
-        objective, outputs = _objective(model, parameters, loss, inputs, targets, l2)
-        optimizer.zero_grad()
-        objective.backward()
+) -> tuple[float, list[Any]]:
+    # One batch's step in eager mode. Its graph is freed on return, before the next
+    # batch builds its own, so training never holds two graphs at once.
+    objective, outputs = _objective(model, parameters, loss, inputs, targets, l2)
+    optimizer.zero_grad()
+    objective.backward()
     optimizer.step()
-    return objective.data, _detached(outputs), record is not None and record.used
+    return objective.data, _detached(outputs)
 
 
 def _objective(
@@ -295,7 +279,7 @@ class _BatchedStep:
                 value = value + l2_penalty(parameters, l2)
             return value, output
 
-        self.step: BatchedFunction = trace_batch(
+        self.step: BatchedFunction = autograd.trace_batch(
             objective, list(inputs[0]), targets[0], params=parameters, has_aux=True, input_grads=False
         )
         try:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograd import Value, apple_price, draw_apple_price, draw_dot, explain
+from autograd import Value, draw_dot, explain
+from autograd.apple import apple_price, draw_apple_price
 from autograd.apple import main as apple_main
 from tests.integration import moons_loss, require_dot
 

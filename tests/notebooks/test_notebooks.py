@@ -211,4 +211,5 @@ def test_notebook_imports_only_the_public_api(name: str) -> None:
                 module = words[1]
                 assert "._" not in module and not module.startswith("_"), line
                 if module.split(".")[0] in ("autograd", "nn"):
-                    assert module in ("autograd", "nn"), f"{name}: {line!r} reaches past the public API"
+                    # the packages, or their public modules (autograd.apple, autograd.gradcheck)
+                    assert module.count(".") <= 1, f"{name}: {line!r} reaches past the public API"

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from autograd import Value, gradgradcheck, hessian, numerical_hessian
+from autograd import Value, gradgradcheck, hessian
 from autograd.functional import grad
+from autograd.gradcheck import numerical_hessian
 from tests.strategies import OP_CASES, NearKinkError, OpCase, Step, programs, run_program
 
 # Each example runs n + 1 backward passes and 2n first-order ones. An eighth of

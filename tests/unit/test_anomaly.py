@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from autograd import AnomalyError, Value, detect_anomaly, is_anomaly_enabled, primitive
+from autograd import AnomalyError, Value, detect_anomaly, primitive
+from autograd.anomaly import is_anomaly_enabled
 from autograd.functional import grad
 
 HERE = Path(__file__)

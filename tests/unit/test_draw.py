@@ -9,15 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import (
+from autograd import Value, draw_dot
+from autograd.apple import apple_price, draw_apple_price
+from autograd.draw import (
+    DEFAULT_MAX_NODES,
     GraphDrawing,
     GraphTooLargeError,
-    Value,
-    apple_price,
-    draw_apple_price,
-    draw_dot,
+    escape_label,
+    format_number,
+    node_names,
 )
-from autograd.draw import DEFAULT_MAX_NODES, escape_label, format_number, node_names
 from autograd.engine import topological_order
 from tests.integration import moons_loss as build_moons_loss
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import graphviz
 import pytest
 
-from autograd import DotNotFoundError, apple_price, draw_apple_price, explain
+from autograd import explain
+from autograd.apple import apple_price, draw_apple_price
 from autograd.apple import main as apple_main
+from autograd.draw import DotNotFoundError
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autograd import BackwardTable, Value, apple_price, dot, explain, zero_grad
+from autograd import Value, dot, explain, zero_grad
+from autograd.apple import apple_price
 from autograd.engine import topological_order
-from autograd.explain import MAX_PICTURES
+from autograd.explainer import MAX_PICTURES, BackwardTable
 
 # Ops that are defined and smooth enough everywhere for random graphs.
 UNARY = [

@@ -7,19 +7,10 @@ import math
 
 import pytest
 
-from autograd import (
-    FLOAT_MATH,
-    VALUE_MATH,
-    GradgradcheckError,
-    Value,
-    dot,
-    gradcheck,
-    gradgradcheck,
-    no_grad,
-    primitive,
-    topological_order,
-)
+from autograd import Value, dot, gradcheck, gradgradcheck, no_grad, primitive, topological_order
+from autograd.engine import FLOAT_MATH, VALUE_MATH
 from autograd.functional import grad, grad_of, hessian, jacobian, value_and_grad
+from autograd.gradcheck import GradgradcheckError
 
 # ---- backward(create_graph=True) ---------------------------------------------------
 

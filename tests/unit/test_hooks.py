@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from autograd import HookHandle, Value, dot
-from autograd.engine import _hooks
+from autograd import Value, dot
+from autograd.engine import hooked as _hooks
 from autograd.functional import grad
+from autograd.general import HookHandle
 
 
 def test_hook_sees_the_total_gradient_once_after_every_path() -> None:

@@ -177,7 +177,6 @@ def test_accuracy_functions() -> None:
         ({"batch_size": 0}, r"fit: batch_size must be a positive integer, got 0"),
         ({"l2": -1.0}, r"fit: l2 must be a finite number >= 0, got -1.0"),
         ({"accuracy": "f1"}, r"fit: accuracy must be 'auto', None or a function, got 'f1'"),
-        ({"tape": "yes"}, r"fit: tape must be True or False, got 'yes'"),
     ],
 )
 def test_fit_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
@@ -293,79 +292,3 @@ def test_fit_frees_each_step_s_graph_by_reference_counting_alone() -> None:
         )
         assert len(probes) == 9
         assert [p() for p in probes] == [None] * 9
-
-
-Run = tuple[History, list[float]]
-
-
-def with_and_without_tape(make_model: Callable[[], Module], lr: float, **options: Any) -> list[Run]:
-    """fit a fresh model with the tape and again without it: (History, weights) for each."""
-    runs = []
-    for recorded in (True, False):
-        model = make_model()
-        optimizer = SGD(model.parameters(), lr=lr)
-        history = fit(model, optimizer=optimizer, progress=False, tape=recorded, **options)
-        runs.append((history, [p.data for p in model.parameters()]))
-    return runs
-
-
-def test_eager_steps_run_from_a_tape_unless_told_not_to() -> None:
-    inputs, labels = make_moons(20, noise=0.1, seed=3)
-    (taped, _), (searched, _) = with_and_without_tape(
-        lambda: MLP(2, [4, 4, 1], seed=1),
-        0.5,
-        inputs=inputs,
-        targets=signs(labels),
-        loss=hinge_loss,
-        epochs=3,
-        batch_size=8,
-        l2=1e-4,
-    )
-    assert taped.taped == [3, 3, 3] and searched.taped == [0, 0, 0]  # three batches an epoch
-    assert taped.loss == pytest.approx(searched.loss, rel=1e-12)
-
-
-class Scaled(Module):
-    """A model whose weight is an inner node made once, outside every step: the tape must not run."""
-
-    def __init__(self) -> None:
-        self.raw = Value(0.5)
-        self.weight = self.raw * 2.0
-
-    def __call__(self, x: Sequence[float | Value]) -> Value:
-        return self.weight * x[0]
-
-    def named_parameters(self) -> Iterator[tuple[str, Value]]:
-        yield "raw", self.raw
-
-
-def test_a_graph_the_tape_cannot_hold_trains_as_without_it() -> None:
-    (taped, taped_weights), (searched, searched_weights) = with_and_without_tape(
-        Scaled, 0.01, inputs=[[1.0], [2.0]], targets=[3.0, 5.0], loss=mse_loss, epochs=1
-    )
-    assert taped.taped == [0]  # the step's graph reaches model.weight, made outside it
-    assert taped.loss == searched.loss and taped_weights == searched_weights != [0.5]
-
-
-def test_a_loss_that_edits_the_output_rows_in_place_trains_as_without_the_tape() -> None:
-    # The last layer hands fit's loss the very lists dots_batch made; the tape must not
-    # read them back after the loss has replaced their entries.
-    def centred(outputs: Any, targets: Any) -> Value:
-        for row in outputs:
-            mean = Value.sum(row) * (1.0 / len(row))
-            for j in range(len(row)):
-                row[j] = row[j] - mean
-        rows = zip(outputs, targets, strict=True)
-        return Value.sum([(o - t) ** 2 for row, ts in rows for o, t in zip(row, ts, strict=True)])
-
-    inputs, targets = [[0.1, 0.2], [0.3, -0.5], [-0.4, 0.9]], [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]
-    (_, taped), (_, searched) = with_and_without_tape(
-        lambda: MLP(2, [3, 2], seed=0),
-        0.1,
-        inputs=inputs,
-        targets=targets,
-        loss=centred,
-        epochs=2,
-        accuracy=None,
-    )
-    assert taped == pytest.approx(searched, rel=1e-12, abs=1e-15)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from autograd import engine
 from autograd import (
     AnomalyError,
     Value,
@@ -127,7 +128,9 @@ def test_folded_numbers_of_every_kind() -> None:
             if math.isnan(c)
             else (local, math.copysign(1.0, local)) == (c, math.copysign(1.0, c))
         )
-    assert (x * 2.0)._local_grad is (x * 2.0)._local_grad  # one rule per number, reused
+    # the number is a parameter of the node, never a leaf, and the op is *'s own record with it
+    assert (x * 2.0).operation is engine.MUL_NUMBER and (x * 2.0).params == (2.0,)
+    assert (2.0 - x).operation is engine.NUMBER_SUB and (2.0 - x).operands == (2.0, x)
     with pytest.raises(TypeError):
         x * "2"  # type: ignore[operator]
     with pytest.raises(ZeroDivisionError, match=r"division by zero: 2\.0 / 0\.0 \(op '/'\)"):
@@ -285,8 +288,8 @@ def test_dots_batch_makes_the_nodes_dots_makes_for_each_input_vector(bias: bool)
             ]
     assert got[4][3].data == math.inf
     assert {v.label for layer in got for v in layer} == {""}
-    # One rule for a layer's rows over the same constants: the batch path made them, not dot.
-    assert len({id(v._local_grad) for v in got[1]}) == 1
+    # The layer's rows over the same constants share one tuple of them: the batch path made them.
+    assert {v.operation for v in got[1]} == {engine.DOT_NUMBERS} and len({id(v.params) for v in got[1]}) == 1
     assert got[0] != dots(rows, h, biases)  # new nodes every call, equal to dots' own
     assert [v.data for v in got[0]] == [v.data for v in dots(rows, h, biases)]
     # The gradients through the batch are those through one dot at a time.

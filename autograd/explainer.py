@@ -1,11 +1,13 @@
 """The backward pass, gate by gate, as a table and as a series of pictures.
 
-`explain(root)` walks the graph from `root` back to its leaves in the order
-`backward()` does. At each gate it records the upstream gradient (d root / d
+`explain(root)` runs the backward pass itself, the general pass of
+`general.gradient_totals` that `backward()` takes for hooks and anomaly mode,
+and watches every step of it: at each gate the upstream gradient (d root / d
 gate output), the local gradient of the output for each input and the
 contribution upstream x local that the gate sends back to that input; an input
-that feeds several gates gets the sum of its contributions. The walk keeps its
-own gradients, so it never changes `.grad`.
+that feeds several gates gets the sum of its contributions. So the table shows
+what `backward()` computes, never a copy of it. The pass keeps its own
+gradients, so it never changes `.grad`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .draw import GraphDrawing, draw_dot, format_number, node_names, op_symbol, operand_name
+from collections.abc import Sequence
+
+from .draw import GraphDrawing, draw_dot, format_number, gate_symbol, node_names, operand_name
 from .engine import Value, topological_order
+from .general import gradient_totals
 
 __all__ = ["BackwardTable", "Contribution", "GateStep", "explain"]
 
@@ -47,6 +52,11 @@ class GateStep:
     op: str
     upstream: float
     contributions: tuple[Contribution, ...]
+
+    @property
+    def symbol(self) -> str:
+        """How the gate is drawn (a times sign for *)."""
+        return gate_symbol(self.output)
 
 
 @dataclass(frozen=True, repr=False)
@@ -151,7 +161,7 @@ class BackwardTable:
         """The graph with gate `number` highlighted and the gradients known after it."""
         step = self.steps[self._index(number)]
         title = (
-            f"step {number} of {len(self.steps)}: gate {op_symbol(step.op)} of {step.name} gets upstream "
+            f"step {number} of {len(self.steps)}: gate {step.symbol} of {step.name} gets upstream "
             f"{format_number(step.upstream, self.precision)} and sends back upstream \u00d7 local"
         )
         options.setdefault("title", title)
@@ -222,20 +232,20 @@ def explain(
         raise ValueError(f"explain: gradient must be a finite number, got {gradient!r}")
     if type(precision) is not int or not 1 <= precision <= 17:
         raise ValueError(f"explain: precision must be an int from 1 to 17, got {precision!r}")
-    order = topological_order(root)
-    names = node_names(order)
-    gradients: dict[Value, float] = {root: float(gradient)}
+    names = node_names(topological_order(root))
     steps: list[GateStep] = []
-    for v in reversed(order):
-        if not v.parents:
-            continue
-        upstream = gradients.get(v, 0.0)
-        contributions = []
-        for parent, local in zip(v.parents, v.local_grads(), strict=True):
-            contribution = upstream * local
-            gradients[parent] = gradients.get(parent, 0.0) + contribution
-            contributions.append(Contribution(parent, names[parent], local, contribution))
-        steps.append(GateStep(len(steps) + 1, v, names[v], v.op, upstream, tuple(contributions)))
+
+    def watch(node: Value, upstream: float, local: Sequence[float] | None, sent: Sequence[float]) -> None:
+        # A gradient of exactly 0 sends zeros without evaluating the local gradients;
+        # the table still shows them.
+        shown = node.local_grads() if local is None else tuple(map(float, local))
+        contributions = tuple(
+            Contribution(parent, names[parent], l, c)
+            for parent, l, c in zip(node.parents, shown, sent, strict=True)
+        )
+        steps.append(GateStep(len(steps) + 1, node, names[node], node.op, upstream, contributions))
+
+    gradients = gradient_totals([root], [float(gradient)], False, on_step=watch)
     table = BackwardTable(root, tuple(steps), gradients, names, float(gradient), precision)
     if pictures is not None:
         table.write_pictures(pictures, format)
