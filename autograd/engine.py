@@ -75,13 +75,24 @@ class Value:
 
     # _visit is the last float backward pass that reached this node (see _inner_nodes_zeroed);
     # _hook_table is set only on a Value that has hooks (see register_hook).
-    __slots__ = ("data", "grad", "label", "_parents", "_operation", "_params", "_visit", "_hook_table", "__weakref__")  # noqa: RUF023
+    __slots__ = (
+        "__weakref__",
+        "_hook_table",
+        "_operation",
+        "_params",
+        "_parents",
+        "_visit",
+        "data",
+        "grad",
+        "label",
+    )
 
     data: float
     grad: Any  # a float; a Value after backward(create_graph=True)
     label: str
     _parents: tuple[Value, ...]
     _operation: Op | None  # None for a leaf
+    _visit: object
     _params: tuple[Any, ...]  # the numbers the op carries besides its inputs (x ** 3: the 3)
     _hook_table: dict[int, Callable[[Any], Any]]
 
@@ -387,7 +398,7 @@ class Op:
                 raise TypeError(f"op {name!r}: {what} must be callable, got {type(f).__name__} {f!r}")
         if (domain is None) != (error is None):
             raise TypeError(f"op {name!r}: give both domain and error, or neither")
-        self.name = name
+        self.name = self.__name__ = name
         self.forward = forward
         self.local_grad = local_grad
         self.arity = arity
@@ -459,7 +470,14 @@ def primitive(
 
     def make(forward: Callable[..., float]) -> Op:
         op = Op(
-            name, forward, local_grad, arity=_arity(forward), domain=domain, error=error, numpy=numpy, symbol=symbol
+            name,
+            forward,
+            local_grad,
+            arity=_arity(forward),
+            domain=domain,
+            error=error,
+            numpy=numpy,
+            symbol=symbol,
         )
         functools.update_wrapper(op, forward)  # the op's __name__ and __doc__ are the function's
         return op
@@ -479,6 +497,9 @@ def _arity(forward: Callable[..., float]) -> int | None:
 
 # ---- the op table ----------------------------------------------------------------------
 # One record per op. Each rule's comment gives the derivative it computes.
+
+
+MINUS, TIMES, DIVIDE = "\u2212", "\u00d7", "\u00f7"  # the signs drawings show for - * /
 
 
 def _sigmoid(x: float) -> float:
@@ -536,44 +557,55 @@ def _dot_numbers(*args: Any) -> float:
     return _exact_sum(terms)
 
 
-# Arithmetic. Each rule's comment gives the derivatives it returns.
+# Arithmetic. The comment above each record gives the local gradients its rule returns.
 
 # d(a+b)/da = 1, d(a+b)/db = 1
 ADD = Op("+", add, lambda m, out, a, b: (1.0, 1.0), arity=2, notation="{0} + {1}", arithmetic=True)
 
 # d(a-b)/da = 1, d(a-b)/db = -1
-SUB = Op("-", sub, lambda m, out, a, b: (1.0, -1.0), arity=2, notation="{0} - {1}", arithmetic=True, symbol="\u2212")
+SUB = Op(
+    "-", sub, lambda m, out, a, b: (1.0, -1.0), arity=2, notation="{0} - {1}", arithmetic=True, symbol=MINUS
+)
 
 # d(a*b)/da = b, d(a*b)/db = a
-MUL = Op("*", mul, lambda m, out, a, b: (b, a), arity=2, notation="{0} * {1}", arithmetic=True, symbol="\u00d7")
+MUL = Op("*", mul, lambda m, out, a, b: (b, a), arity=2, notation="{0} * {1}", arithmetic=True, symbol=TIMES)
 
 # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -out/b
-DIV = Op("/", truediv, lambda m, out, a, b: (1.0 / b, -out / b), arity=2, notation="{0} / {1}", arithmetic=True,
-         symbol="\u00f7", domain=lambda a, b: b != 0.0,
-         error=lambda a, b: ZeroDivisionError(f"division by zero: {a!r} / {b!r}"))  # fmt: skip
+DIV = Op(
+    "/", truediv, lambda m, out, a, b: (1.0 / b, -out / b), arity=2, notation="{0} / {1}", arithmetic=True,
+    symbol=DIVIDE, domain=lambda a, b: b != 0.0,
+    error=lambda a, b: ZeroDivisionError(f"division by zero: {a!r} / {b!r}"),
+)  # fmt: skip
 
 # d(-a)/da = -1
-NEG = Op("neg", neg, lambda m, out, a: (-1.0,), notation="-{0}", arithmetic=True, symbol="\u2212x")
+NEG = Op("neg", neg, lambda m, out, a: (-1.0,), notation="-{0}", arithmetic=True, symbol=f"{MINUS}x")
 
-# d(a^n)/da = n a^(n-1), for a number n (the node's parameter)
-POWER = Op("**", pow, lambda m, out, a, n: (n * m.pow(a, n - 1),), params=("exponent",), title="**{0!r}",
-           symbol="**{0:g}", notation="{0}**{1}", arithmetic=True, domain=_power_defined,
-           error=_power_error)  # fmt: skip
+# d(a^n)/da = n a^(n-1), for a number n: the node's parameter
+POWER = Op(
+    "**", pow, lambda m, out, a, n: (n * m.pow(a, n - 1),), params=("exponent",), title="**{0!r}",
+    symbol="**{0:g}", notation="{0}**{1}", arithmetic=True, domain=_power_defined, error=_power_error,
+)  # fmt: skip
 
 # d(a^b)/da as for a number b; d(a^b)/db = a^b log a (0 where a^b = 0, undefined for a < 0)
-POW = Op("**", pow, lambda m, out, a, b: (*POWER.local_grad(m, out, a, b), m.xlogy(out, a)), arity=2,
-         notation="{0}**{1}", domain=_power_defined, error=_power_error)  # fmt: skip
+POW = Op(
+    "**", pow, lambda m, out, a, b: (*POWER.local_grad(m, out, a, b), m.xlogy(out, a)), arity=2,
+    notation="{0}**{1}", domain=_power_defined, error=_power_error,
+)  # fmt: skip
 
-# d(x_1 + ... + x_n + c)/dx_i = 1; the node carries the tuple of plain numbers c among the terms
-SUM = Op("sum", _sum, lambda m, out, *args: (1.0,) * (len(args) - 1), arity=None, params=("numbers",),
-         arithmetic=True)  # fmt: skip
+# d(x_1 + ... + x_n + c)/dx_i = 1; the node carries the tuple of the plain numbers c among the terms
+SUM = Op(
+    "sum", _sum, lambda m, out, *args: (1.0,) * (len(args) - 1), arity=None, params=("numbers",),
+    arithmetic=True,
+)  # fmt: skip
 
 # d(w.x + b)/dw_i = x_i, d(w.x + b)/dx_i = w_i, d(w.x + b)/db = 1; inputs w_1..w_n, x_1..x_n (and b)
 DOT = Op("dot", _dot, lambda m, out, *inputs: _dot_local_grads(inputs), arity=None, arithmetic=True)
 
-# the same with numbers x_i, carried by the node: inputs w_1..w_n (and b), then the tuple of the x_i
-DOT_NUMBERS = Op("dot", _dot_numbers, lambda m, out, *args: args[-1] + (1.0,) * (len(args) - 1 - len(args[-1])),
-                 arity=None, params=("inputs",), arithmetic=True)  # fmt: skip
+# the same for numbers x_i, carried by the node: inputs w_1..w_n (and b), then the tuple of the x_i
+DOT_NUMBERS = Op(
+    "dot", _dot_numbers, lambda m, out, *args: args[-1] + (1.0,) * (len(args) - 1 - len(args[-1])),
+    arity=None, params=("inputs",), arithmetic=True,
+)  # fmt: skip
 
 # Functions
 
@@ -585,21 +617,27 @@ TAN = Op("tan", math.tan, lambda m, out, a: (1.0 + out * out,), numpy="tan")  # 
 ABS = Op("abs", abs, lambda m, out, a: (m.sign(a),), numpy="abs")  # d|a|/da = sign(a), 0 at 0
 
 # d(log a)/da = 1/a
-LOG = Op("log", math.log, lambda m, out, a: (1.0 / a,), numpy="log", domain=lambda a: a > 0.0,
-         error=lambda a: ValueError(f"log of non-positive value {a!r}"))  # fmt: skip
+LOG = Op(
+    "log", math.log, lambda m, out, a: (1.0 / a,), numpy="log", domain=lambda a: a > 0.0,
+    error=lambda a: ValueError(f"log of non-positive value {a!r}"),
+)  # fmt: skip
 
 # d(log(1 + a))/da = 1/(1 + a)
-LOG1P = Op("log1p", math.log1p, lambda m, out, a: (1.0 / (a + 1.0),), numpy="log1p", domain=lambda a: a > -1.0,
-           error=lambda a: ValueError(f"log1p of value {a!r} <= -1"))  # fmt: skip
+LOG1P = Op(
+    "log1p", math.log1p, lambda m, out, a: (1.0 / (a + 1.0),), numpy="log1p", domain=lambda a: a > -1.0,
+    error=lambda a: ValueError(f"log1p of value {a!r} <= -1"),
+)  # fmt: skip
 
 # d(sqrt a)/da = 1/(2 sqrt a), infinite at 0
-SQRT = Op("sqrt", math.sqrt, lambda m, out, a: (0.5 * m.pow(out, -1.0),), numpy="sqrt", domain=lambda a: a >= 0.0,
-          error=lambda a: ValueError(f"sqrt of negative value {a!r}"))  # fmt: skip
+SQRT = Op(
+    "sqrt", math.sqrt, lambda m, out, a: (0.5 * m.pow(out, -1.0),), numpy="sqrt", domain=lambda a: a >= 0.0,
+    error=lambda a: ValueError(f"sqrt of negative value {a!r}"),
+)  # fmt: skip
 
 # Activation gates. Each rule reads only the gate's output, so a gate fuses into a dot (below).
 
 TANH = Op("tanh", math.tanh, lambda m, out, a: (1.0 - out * out,), numpy="tanh")  # 1 - tanh^2 a
-SIGMOID = Op("sigmoid", _sigmoid, lambda m, out, a: (out * (1.0 - out),), numpy="sigmoid")  # s(a) (1 - s(a))
+SIGMOID = Op("sigmoid", _sigmoid, lambda m, out, a: (out * (1.0 - out),), numpy="sigmoid")  # s (1 - s)
 RELU = Op("relu", _relu, lambda m, out, a: (m.step(out),), numpy="relu")  # 1 where a > 0, else 0 (at 0 too)
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from collections.abc import Sequence
 
 from .draw import GraphDrawing, draw_dot, format_number, gate_symbol, node_names, operand_name
 from .engine import Value, topological_order
@@ -240,8 +238,8 @@ def explain(
         # the table still shows them.
         shown = node.local_grads() if local is None else tuple(map(float, local))
         contributions = tuple(
-            Contribution(parent, names[parent], l, c)
-            for parent, l, c in zip(node.parents, shown, sent, strict=True)
+            Contribution(parent, names[parent], local_p, c)
+            for parent, local_p, c in zip(node.parents, shown, sent, strict=True)
         )
         steps.append(GateStep(len(steps) + 1, node, names[node], node.op, upstream, contributions))
 

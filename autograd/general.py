@@ -99,7 +99,7 @@ def gradient_totals(
         # A gradient of exactly 0 passes 0 to every input, whatever the local gradients:
         # 0 times an infinite local gradient (sqrt at 0) is taken to be 0, not nan.
         sent = (0.0,) * len(parents) if local is None else local
-        contributions = []
+        contributions: list[Any] = []
         for index, (parent, local_p) in enumerate(zip(parents, sent, strict=True)):
             if wanted is not None and parent not in wanted:
                 contributions.append(None)

@@ -83,7 +83,7 @@ def _generator_in_mode(
     mode: GradMode, function: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> Iterator[Any]:
     with mode:
-        generator = function(*args, **kw)
+        generator = function(*args, **kwargs)
     try:
         with mode:
             reply = next(generator)
@@ -101,7 +101,7 @@ def _generator_in_mode(
                 with mode:
                     reply = generator.send(request)
     except StopIteration as stop:
-        return stop.value
+        return stop.value  # type: ignore[no-any-return]
 
 
 def no_grad() -> GradMode:

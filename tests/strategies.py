@@ -1,20 +1,28 @@
 """Hypothesis strategies and the table of ops that the property tests cover.
 
-Each op is listed once with a strategy for each argument that stays inside the
-op's domain and at least 1e-3 away from its kinks, where a central difference
-would straddle the kink and measure nonsense.
+The table is read from the engine's op table: every record of `engine.OPS` is
+a case, applied to Values with `engine.apply`, so a new op is tested as soon as
+its record exists. A case draws each input from a strategy that stays inside
+the op's domain and at least 1e-3 away from its kinks, where a central
+difference would straddle the kink and measure nonsense; `INPUTS` gives the
+strategies of the records that need more than `moderate` numbers. After the
+records come the cases of the Value methods, `dot` and `activate` that reach
+them another way (reflected operators, numbers lifted to leaves, fusing).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
 from hypothesis import strategies as st
 
-from autograd import Value, activate, dot
+from autograd import Value, activate, dot, engine
+from autograd.engine import Op
 
 KINK_MARGIN = 1e-3
 
@@ -43,33 +51,62 @@ class OpCase:
     args: tuple[st.SearchStrategy[float], ...]
 
 
-OP_CASES: list[OpCase] = [
-    OpCase("add", lambda a, b: a + b, (moderate, moderate)),
+# Inputs for the records that need them (the others take `moderate` numbers), and the
+# numbers a record's node carries, by the record's key in engine.OPS and the param's name.
+INPUTS: dict[str, tuple[st.SearchStrategy[float], ...]] = {
+    "div": (moderate, nonzero),
+    "number_div": (nonzero,),
+    "power": (positive,),  # any exponent; negative bases with integer ones are method cases
+    "pow": (positive, moderate),
+    "exp": (reals(-20.0, 20.0),),
+    "expm1": (reals(-20.0, 20.0),),
+    "log": (positive,),
+    "log1p": (reals(-0.99, 5.0),),
+    "sqrt": (positive,),
+    "sin": (reals(-10.0, 10.0),),
+    "cos": (reals(-10.0, 10.0),),
+    "tan": (reals(-1.4, 1.4),),
+    "tanh": (reals(-10.0, 10.0),),
+    "sigmoid": (reals(-30.0, 30.0),),
+    "relu": (away_from([0.0], -3.0, 3.0),),
+    "abs": (away_from([0.0], -3.0, 3.0),),
+    "sum": (moderate,) * 3,
+    "dot": (moderate,) * 5,  # w1, w2, x1, x2, b
+    "dot_numbers": (moderate,) * 3,  # w1, w2, b; the numbers x1, x2 below
+    "dot_relu": (positive,) * 5,  # a positive weighted sum: clear of relu's kink
+    "dot_tanh": (moderate,) * 5,
+    "dot_sigmoid": (moderate,) * 5,
+}
+PARAMS: dict[str, list[Any]] = {  # a case for each value
+    "number": [2.5, -1.5],
+    "exponent": [3, -2, 1.5],
+    "numbers": [(1.5, -0.25)],
+    "inputs": [(0.5, -2.0)],
+}
+
+
+def record_cases(key: str, op: Op) -> list[OpCase]:
+    """The cases of one record of the op table: its inputs drawn, applied with each set of params."""
+    inputs = INPUTS.get(key, (moderate,) * (op.arity or 2))
+    cases = []
+    for params in itertools.product(*(PARAMS[name] for name in op.params)):
+        shown = "".join(f"_{p}" for p in params if not isinstance(p, tuple))
+        cases.append(OpCase(f"{key}{shown}", partial(engine.apply, op, params=params), inputs))
+    return cases
+
+
+RECORD_CASES: list[OpCase] = [case for key, op in engine.OPS.items() for case in record_cases(key, op)]
+
+# The Value methods, dot and activate: the same records, reached from Python's operators
+# (numbers on either side), with numbers lifted to leaves, or fused.
+METHOD_CASES: list[OpCase] = [
     OpCase("radd", lambda a: 2.5 + a, (moderate,)),
-    OpCase("sub", lambda a, b: a - b, (moderate, moderate)),
     OpCase("rsub", lambda a: 2.5 - a, (moderate,)),
-    OpCase("mul", lambda a, b: a * b, (moderate, moderate)),
     OpCase("rmul", lambda a: -1.5 * a, (moderate,)),
-    OpCase("div", lambda a, b: a / b, (moderate, nonzero)),
     OpCase("rdiv", lambda a: 2.0 / a, (nonzero,)),
-    OpCase("neg", lambda a: -a, (moderate,)),
     OpCase("pow_int", lambda a: a**3, (moderate,)),
     OpCase("pow_negative_int", lambda a: a**-2, (nonzero,)),
-    OpCase("pow_fraction", lambda a: a**1.5, (positive,)),
-    OpCase("pow_value", lambda a, b: a**b, (positive, moderate)),
     OpCase("rpow", lambda a: 2.0**a, (moderate,)),
-    OpCase("exp", lambda a: a.exp(), (reals(-20.0, 20.0),)),
-    OpCase("expm1", lambda a: a.expm1(), (reals(-20.0, 20.0),)),
-    OpCase("log", lambda a: a.log(), (positive,)),
-    OpCase("log1p", lambda a: a.log1p(), (reals(-0.99, 5.0),)),
-    OpCase("sqrt", lambda a: a.sqrt(), (positive,)),
-    OpCase("sin", lambda a: a.sin(), (reals(-10.0, 10.0),)),
-    OpCase("cos", lambda a: a.cos(), (reals(-10.0, 10.0),)),
-    OpCase("tan", lambda a: a.tan(), (reals(-1.4, 1.4),)),
-    OpCase("tanh", lambda a: a.tanh(), (reals(-10.0, 10.0),)),
-    OpCase("sigmoid", lambda a: a.sigmoid(), (reals(-30.0, 30.0),)),
-    OpCase("relu", lambda a: a.relu(), (away_from([0.0], -3.0, 3.0),)),
-    OpCase("abs", lambda a: abs(a), (away_from([0.0], -3.0, 3.0),)),
     OpCase("sum", lambda a, b, c: Value.sum([a, b, c, a, 1.5]), (moderate, moderate, moderate)),
     OpCase("builtin_sum", lambda a, b, c: cast(Value, sum([a, b, c])), (moderate, moderate, moderate)),
     OpCase("dot_values", lambda a, b, c, d: dot([a, b], [c, d]), (moderate,) * 4),
@@ -93,6 +130,8 @@ OP_CASES: list[OpCase] = [
     OpCase("activate_tanh", lambda a, b: Value.sum(activate([a, b], "tanh")), (reals(-10.0, 10.0),) * 2),
     OpCase("activate_sigmoid", lambda a: Value.sum(activate([a], "sigmoid")), (reals(-30.0, 30.0),)),
 ]
+
+OP_CASES: list[OpCase] = RECORD_CASES + METHOD_CASES
 
 
 # ---- random expression graphs --------------------------------------------------

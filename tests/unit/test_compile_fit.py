@@ -98,7 +98,6 @@ def test_the_libraries_own_primitives_compile() -> None:
     # binary_cross_entropy is built on a primitive whose forward nn registers.
     _, labels = make_moons(40, noise=0.1, seed=2)
     (eager, eager_weights), (compiled, compiled_weights) = (
-        train(compile, loss=binary_cross_entropy, targets=labels)
-        for compile in (False, True)
+        train(compile, loss=binary_cross_entropy, targets=labels) for compile in (False, True)
     )
     assert (compiled.loss, compiled.accuracy, compiled_weights) == (eager.loss, eager.accuracy, eager_weights)

@@ -6,7 +6,6 @@ import gc
 import importlib.util
 import math
 import weakref
-from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,15 +17,12 @@ from nn import (
     MLP,
     SGD,
     Adam,
-    History,
-    Module,
     binary_accuracy,
     binary_cross_entropy,
     evaluate,
     fit,
     hinge_loss,
     make_blobs,
-    make_moons,
     make_xor,
     mse_loss,
     multiclass_accuracy,

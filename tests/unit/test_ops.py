@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from autograd import engine
 from autograd import (
     AnomalyError,
     Value,
@@ -18,6 +17,7 @@ from autograd import (
     dot,
     dots,
     dots_batch,
+    engine,
     no_grad,
     topological_order,
 )
