@@ -2,10 +2,9 @@
 
 The step is forward over all 100 points, hinge loss + 1e-4 L2, backward and
 the SGD update, for MLP(2, [16, 16, 1]). It is timed for chainrule (eager,
-with the forward pass a layer at a time over the batch, recorded on an
-`autograd.tape()` inside `autograd.gc_paused()` as `fit` runs it; the same
-without the tape, and without either; and point by point as micrograd's demo
-writes it; traced with `autograd.trace`; and
+with the forward pass a layer at a time over the batch, inside
+`autograd.gc_paused()` as `fit` runs it; the same with the collector on; and
+point by point as micrograd's demo writes it; traced with `autograd.trace`; and
 one example traced with `autograd.trace_batch` and run over the batch with
 numpy), for micrograd 0.1.0 (in the same run; and, for reference, with
 the collector paused, its garbage collected between runs) and for the same
@@ -15,7 +14,7 @@ first step (the update runs with learning rate 0). The whole 100-step demo is
 timed for chainrule's `fit` (eager, compile=True, compile="batch") and for the
 hand-written floats, whose backward skips the points the hinge ignores (as
 trained points are, the later steps get cheaper); `fit` runs each eager step
-in `gc_paused()`, on a tape. Medians; Python's garbage collector stays on, as it is for
+in `gc_paused()`. Medians; Python's garbage collector stays on, as it is for
 users, except where a row says it is paused.
 
     python benchmarks/bench_nn.py                          # prints a table
@@ -32,13 +31,12 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from operator import mul
 from pathlib import Path
 
 from bench import median_times, write_section  # the engine benchmark, beside this file
 
-from autograd import Value, gc_paused, tape, trace, trace_batch
+from autograd import Value, gc_paused, trace, trace_batch
 from nn import MLP, SGD, LinearDecay, fit, hinge_loss, l2_penalty, make_moons, signs
 
 SIZES = [2, 16, 16, 1]
@@ -58,14 +56,13 @@ def moons() -> tuple[list[list[float]], list[float]]:
 
 
 def chainrule_step(
-    fused: bool = False, lr: float = 0.0, per_point: bool = False, paused: bool = False, taped: bool = False
+    fused: bool = False, lr: float = 0.0, per_point: bool = False, paused: bool = False
 ) -> Callable[[], float]:
     """One demo step with chainrule's MLP, hinge_loss, l2_penalty and SGD.
 
     The forward pass is `model.forward_batch(inputs)`, as `fit` runs it, or
     with `per_point` micrograd's `[model(x) for x in inputs]` (the same graph).
-    With `taped` the graph is recorded on an `autograd.tape()` and backward
-    runs from the record. With `paused` the step runs inside `gc_paused()` and
+    With `paused` the step runs inside `gc_paused()` and
     its graph is freed before the block ends. `fit` does both. With the default
     learning rate 0 the update runs but changes nothing, so every call repeats
     the demo's first step from the same weights.
@@ -76,11 +73,10 @@ def chainrule_step(
     optimizer = SGD(parameters, lr=lr)
 
     def step() -> float:
-        with tape() if taped else nullcontext():
-            scores = [model(x) for x in inputs] if per_point else model.forward_batch(inputs)
-            loss = hinge_loss(scores, labels) + l2_penalty(parameters, ALPHA)
-            optimizer.zero_grad()
-            loss.backward()
+        scores = [model(x) for x in inputs] if per_point else model.forward_batch(inputs)
+        loss = hinge_loss(scores, labels) + l2_penalty(parameters, ALPHA)
+        optimizer.zero_grad()
+        loss.backward()
         optimizer.step()
         return loss.data
 
@@ -285,13 +281,12 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
     tracing = time.perf_counter() - start
     batched, batch_tracing_ms = batched_step()
     runs: dict[str, Callable[[], object]] = {
-        "eager": chainrule_step(paused=True, taped=True),
-        "no tape": chainrule_step(paused=True),
+        "eager": chainrule_step(paused=True),
         "collector on": chainrule_step(),
         "per point": chainrule_step(per_point=True),
         "compiled": compiled,
         "batched": batched,
-        "fused": chainrule_step(fused=True, paused=True, taped=True),
+        "fused": chainrule_step(fused=True, paused=True),
         "floats": float_step(),
     }
     counts = dict.fromkeys(runs, repeats)
@@ -320,17 +315,12 @@ def rows(quick: bool = False, micrograd: bool = True) -> list[tuple[str, float, 
 
     table = [
         (
-            "demo step, chainrule (model.forward_batch on a tape() in gc_paused(), as fit runs it)",
+            "demo step, chainrule (model.forward_batch in gc_paused(), as fit runs it)",
             median["eager"],
             against(median["eager"]),
         ),
         (
-            "demo step, chainrule without the tape (backward searches the graph; in gc_paused())",
-            median["no tape"],
-            f"{median['eager'] / median['no tape']:.2f}x with the tape; " + against(median["no tape"]),
-        ),
-        (
-            "demo step, chainrule (model.forward_batch, no tape, collector on)",
+            "demo step, chainrule (model.forward_batch, collector on)",
             median["collector on"],
             against(median["collector on"]),
         ),
