@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, cast
 
 from autograd import Value, zero_grad
 
@@ -40,6 +40,21 @@ def _steps(owner: str, steps: object) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"{owner}: steps must be a positive integer, got {steps!r}")
     return steps
+
+
+def _gradient_number(gradient: object) -> float | None:
+    # After backward(create_graph=True) a gradient is a Value: a step takes its number, as
+    # PyTorch's optimizers take a tensor's value, so p.data and the buffers stay floats.
+    if type(gradient) is float:
+        return gradient
+    if isinstance(gradient, Value):
+        return gradient.data
+    if isinstance(gradient, bool) or not isinstance(gradient, Real):
+        return None
+    try:
+        return float(gradient)
+    except OverflowError:  # an int beyond the float range
+        return math.inf
 
 
 class LinearDecay:
@@ -156,22 +171,27 @@ class Optimizer:
             setattr(self, name, values)
 
     def step(self) -> None:
-        """Change every parameter's data by its gradient; refuses a non-finite gradient or rate."""
+        """Change every parameter's data by its gradient's number; refuses a non-finite gradient or rate."""
         lr = self.lr
         if not (isinstance(lr, Real) and math.isfinite(lr) and lr >= 0.0):
             raise ValueError(
                 f"{type(self).__name__}.step: learning rate at step {self.steps_taken} is {lr!r}"
             )
-        grads = [p.grad for p in self.parameters]
-        if not all(map(math.isfinite, grads)):
-            i = next(i for i, g in enumerate(grads) if not math.isfinite(g))
+        grads = [_gradient_number(p.grad) for p in self.parameters]
+        if not all(g is not None and math.isfinite(g) for g in grads):
+            i = next(i for i, g in enumerate(grads) if g is None or not math.isfinite(g))
             p = self.parameters[i]
             name = f" ({p.label})" if p.label else ""
+            if grads[i] is None:
+                raise TypeError(
+                    f"{type(self).__name__}.step: gradient of parameter {i}{name} is a "
+                    f"{type(p.grad).__name__} ({p.grad!r}), not a number; nothing was changed"
+                )
             raise FloatingPointError(
                 f"{type(self).__name__}.step: gradient of parameter {i}{name} is {grads[i]!r}; "
                 "nothing was changed"
             )
-        self._update(float(lr), grads)
+        self._update(float(lr), cast("list[float]", grads))
         self.steps_taken += 1
 
     def _update(self, lr: float, grads: Sequence[float]) -> None:
