@@ -244,3 +244,48 @@ def test_a_model_stepped_after_create_graph_still_saves(tmp_path: Path) -> None:
     assert all(type(p.data) is float for p in model.parameters())
     model.save(tmp_path / "model.json")
     assert load_model(tmp_path / "model.json").state_dict() == model.state_dict()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda ps: SGD(ps, lr=1e308),
+            r"SGD.step: the step would take parameter 1 \(w\) from -0.5 to -inf "
+            r"\(gradient 2.0, learning rate 1e\+308\); nothing was changed",
+        ),
+        (
+            lambda ps: SGD(ps, lr=1e308, momentum=0.9, nesterov=True),
+            r"SGD.step: the step would take parameter 1 \(w\) from -0.5 to -inf",
+        ),
+        (
+            lambda ps: AdamW(ps, lr=1e308, weight_decay=10.0),
+            r"AdamW.step: the step would take parameter 0 from 1.0 to -inf",
+        ),
+    ],
+)
+def test_a_step_that_overflows_is_refused_and_nothing_changes(make: Any, message: str) -> None:
+    p, q = param(1.0, 0.5), param(-0.5, 2.0)
+    q.label = "w"
+    optimizer = make([p, q])
+    before = optimizer.state_dict()
+    with pytest.raises(FloatingPointError, match=message):
+        optimizer.step()
+    assert (p.data, q.data) == (1.0, -0.5) and optimizer.state_dict() == before
+
+
+def test_a_step_that_would_overflow_a_moment_is_refused_and_nothing_changes() -> None:
+    p, q = param(1.0, 0.5), param(-0.5, 1e200)  # g * g overflows the second moment
+    optimizer = Adam([p, q], lr=0.1)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"Adam.step: the step would make second_moment\[1\] inf \(parameter 1, gradient 1e\+200, "
+        r"learning rate 0.1\); nothing was changed",
+    ):
+        optimizer.step()
+    assert (p.data, q.data) == (1.0, -0.5)
+    assert optimizer.state_dict() == {
+        "steps_taken": 0,
+        "first_moment": [0.0, 0.0],
+        "second_moment": [0.0, 0.0],
+    }

@@ -369,3 +369,19 @@ def test_a_loss_that_edits_the_output_rows_in_place_trains_as_without_the_tape()
         accuracy=None,
     )
     assert taped == pytest.approx(searched, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("compile", [False, True, "batch"])
+def test_fit_stops_at_a_step_that_would_overflow_the_weights(compile: Any) -> None:
+    # With lr=1e300 the first step makes weights near 1e299 and the second would make them
+    # infinite: fit raises the optimizer's error and leaves the weights of the first step.
+    inputs, labels = make_moons(20, noise=0.1, seed=0)
+    models = [MLP(2, [4, 1], seed=0) for _ in range(2)]
+    optimizers = [SGD(m.parameters(), lr=1e300) for m in models]
+    options: dict[str, Any] = {"loss": hinge_loss, "progress": False, "compile": compile}
+    fit(models[0], inputs, signs(labels), optimizer=optimizers[0], epochs=1, **options)
+    with pytest.raises(FloatingPointError, match=r"SGD.step: the step would take parameter \d+ .* to -?inf"):
+        fit(models[1], inputs, signs(labels), optimizer=optimizers[1], epochs=5, **options)
+    assert optimizers[1].steps_taken == 1
+    assert models[1].state_dict() == models[0].state_dict()
+    assert all(math.isfinite(p.data) for p in models[1].parameters())
