@@ -11,6 +11,7 @@ import contextlib
 import json
 import math
 import os
+import reprlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Real
@@ -76,6 +77,15 @@ class Module:
         """A new module with the architecture `config` describes."""
         return cls(**config)
 
+    @classmethod
+    def count_parameters(cls, config: Mapping[str, Any]) -> int | None:
+        """How many parameters `from_config(config)` makes, found without making them; None if unknown.
+
+        Raises TypeError or ValueError for a config `from_config` would refuse. `load_model`
+        calls it before it builds anything; a subclass that can tell overrides it.
+        """
+        return None
+
     # ---- state ----------------------------------------------------------------
 
     def state_dict(self) -> dict[str, float]:
@@ -111,7 +121,12 @@ class Module:
                 raise StateDictError(
                     f"parameter {name!r} must be a number, got {type(value).__name__} {value!r}"
                 )
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                raise StateDictError(
+                    f"parameter {name!r} is beyond the float range (about 1.8e308)"
+                ) from None
             if not math.isfinite(number):
                 raise StateDictError(f"parameter {name!r} is not finite: {number!r}")
             values.append(number)
@@ -140,10 +155,14 @@ class Module:
         source = Path(path)
         document = _read_document(source)
         if document["module"] != type(self).__name__:
-            raise ModelFileError(f"{source}: holds a {document['module']}, not a {type(self).__name__}")
+            raise ModelFileError(
+                f"{source}: holds a {_clipped(document['module'], 60)}, not a {type(self).__name__}"
+            )
         theirs, ours = _architecture(document["config"]), _architecture(self.config())
         if theirs != ours:
-            raise ModelFileError(f"{source}: architecture {theirs} does not match this model's {ours}")
+            raise ModelFileError(
+                f"{source}: architecture {_brief(theirs)} does not match this model's {ours}"
+            )
         try:
             self.load_state_dict(document["parameters"])
         except StateDictError as exc:
@@ -151,21 +170,40 @@ class Module:
 
 
 def load_model(path: str | os.PathLike[str]) -> Module:
-    """A new module rebuilt from a file written by `Module.save`."""
+    """A new module rebuilt from a file written by `Module.save`.
+
+    The architecture is checked, and the number of parameters it implies matched
+    against the file's, before the module is built: a small file cannot ask for a
+    huge model.
+    """
     source = Path(path)
     document = _read_document(source)
+    config, parameters = document["config"], document["parameters"]
     cls = _REGISTRY.get(document["module"])
     if cls is None:
-        raise ModelFileError(f"{source}: unknown module class {document['module']!r}")
+        raise ModelFileError(f"{source}: unknown module class {_brief(document['module'])}")
     try:
-        model = cls.from_config(document["config"])
+        count = cls.count_parameters(config)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{source}: bad architecture {document['config']}: {exc}") from None
+        raise _bad_architecture(source, config, exc) from None
+    if count is not None and count != len(parameters):
+        raise ModelFileError(
+            f"{source}: architecture {_brief(config)} has {_brief(count)} parameters, "
+            f"the file holds {len(parameters)}"
+        )
     try:
-        model.load_state_dict(document["parameters"])
+        model = cls.from_config(config)
+    except (TypeError, ValueError) as exc:
+        raise _bad_architecture(source, config, exc) from None
+    try:
+        model.load_state_dict(parameters)
     except StateDictError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
     return model
+
+
+def _bad_architecture(source: Path, config: object, exc: Exception) -> ModelFileError:
+    return ModelFileError(f"{source}: bad architecture {_brief(config)}: {_clipped(str(exc))}")
 
 
 # How the weights started and whether neurons are fused change no number a model computes.
@@ -181,8 +219,48 @@ def _some(names: list[str], shown: int = 3) -> str:
     return f"({listed}{', ...' if len(names) > shown else ''})"
 
 
+def _brief(x: object) -> str:
+    # The repr of something read from a file, short enough for an error message.
+    short = reprlib.Repr()
+    short.maxlevel, short.maxdict, short.maxlist = 3, 10, 10
+    short.maxstring, short.maxlong, short.maxother = 60, 40, 60
+    return short.repr(x)
+
+
+def _clipped(text: str, limit: int = 400) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
+
+
+# A float has at most 309 digits before its point: a longer integer is refused before
+# Python converts it (which takes time quadratic in the digits).
+_MAX_DIGITS = 309
+
+
+def _parse_int(digits: str) -> int:
+    size = len(digits) - digits.startswith("-")
+    if size > _MAX_DIGITS:
+        raise ValueError(f"an integer of {size} digits is beyond the float range ({_MAX_DIGITS} digits)")
+    return int(digits)
+
+
+# Far deeper than a model file's three levels, far shallower than Python's recursion limit,
+# so that nothing which reads the document afterwards (repr, ==) recurses too deeply.
+_MAX_DEPTH = 64
+
+
+def _too_deep(document: object) -> bool:
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _read_document(source: Path) -> dict[str, Any]:
@@ -191,13 +269,21 @@ def _read_document(source: Path) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ModelFileError(f"{source}: not a chainrule model file (not UTF-8 text: {exc.reason})") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         hint = " (the file looks truncated)" if truncated else ""
         raise ModelFileError(f"{source}: not valid JSON{hint}: {exc.msg} at line {exc.lineno}") from None
     except ValueError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
+    except RecursionError:
+        too_deep = True
+    else:
+        too_deep = _too_deep(document)
+    if too_deep:
+        raise ModelFileError(
+            f"{source}: not a chainrule model file (brackets nested more than {_MAX_DEPTH} deep)"
+        )
     if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
         raise ModelFileError(f'{source}: not a chainrule model file (no "format": {FILE_FORMAT!r})')
     if document.get("version") != FILE_VERSION:

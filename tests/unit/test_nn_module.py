@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,3 +210,117 @@ def test_saved_files_get_the_usual_permissions(tmp_path: Path) -> None:
     plain.write_text("x", encoding="utf-8")
     model().save(tmp_path / "model.json")
     assert (tmp_path / "model.json").stat().st_mode == plain.stat().st_mode
+
+
+def model_file(module: str, config: str, parameters: str = "{}") -> str:
+    return (
+        f'{{"format": "chainrule.nn", "version": 1, "module": "{module}", '
+        f'"config": {config}, "parameters": {parameters}}}'
+    )
+
+
+@pytest.fixture
+def nothing_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cls in (MLP, Layer, Neuron):
+
+        @functools.wraps(cls.__init__)  # the same signature, so the same defaults
+        def refuse(self: object, *args: object, **kwargs: object) -> None:
+            raise AssertionError(f"{type(self).__name__} was built")
+
+        monkeypatch.setattr(cls, "__init__", refuse)
+
+
+@pytest.mark.usefixtures("nothing_is_built")
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            model_file("MLP", '{"nin": 100000, "nouts": [100000]}'),
+            r"architecture \{'nin': 100000, 'nouts': \[100000\]\} has 10000100000 parameters, "
+            r"the file holds 0",
+        ),
+        (
+            model_file("MLP", '{"nin": 2, "nouts": [1000000, 1]}', '{"layers.0.neurons.0.w.0": 0.5}'),
+            r"has 4000001 parameters, the file holds 1",
+        ),
+        (model_file("Layer", '{"nin": 100000, "nout": 100000}'), "has 10000100000 parameters"),
+        (model_file("Neuron", '{"nin": 10000000, "bias": false}'), "has 10000000 parameters"),
+        (model_file("MLP", '{"nin": 2, "nouts": [3, 1]}', "{}"), "has 13 parameters, the file holds 0"),
+        (model_file("MLP", '{"nin": "2", "nouts": [1]}'), r"bad architecture .*MLP: nin must be a positive"),
+        (model_file("MLP", '{"nin": 2, "nouts": 4}'), r"MLP: nouts must be a non-empty list .*, got 4"),
+        (model_file("MLP", '{"nin": 2, "nouts": [1, 0]}'), r"MLP: width of layer 1 must be a positive"),
+        (model_file("MLP", '{"nin": 2, "nouts": [1], "bias": 1}'), r"MLP: bias must be True or False"),
+        (model_file("MLP", '{"nin": 2, "nouts": [1], "init": "zeros"}'), r"MLP: unknown init 'zeros'"),
+        (
+            model_file("MLP", '{"nin": 2, "nouts": [1], "output_activation": "swish"}'),
+            r"MLP: unknown activation 'swish'",
+        ),
+        (model_file("MLP", '{"nin": 2, "nouts": [1], "seed": 3}'), r"MLP: unknown configuration key 'seed'"),
+        (model_file("Layer", '{"nin": 2}'), r"Layer: the configuration has no 'nout'"),
+        (
+            model_file("MLP", '{"nin": ' + "9" * 401 + ', "nouts": [1]}'),
+            r"an integer of 401 digits is beyond the float range \(309 digits\)",
+        ),
+        (
+            model_file("Neuron", '{"nin": 1, "bias": false}', '{"w.0": ' + "9" * 401 + "}"),
+            r"an integer of 401 digits is beyond the float range",
+        ),
+        (
+            model_file("MLP", '{"nin": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+            r"not a chainrule model file \(brackets nested more than 64 deep\)",
+        ),
+        (
+            model_file("MLP", '{"nin": 2, "nouts": [1]}', '{"a": ' + "[" * 500 + "]" * 500 + "}"),
+            r"brackets nested more than 64 deep",
+        ),
+    ],
+)
+def test_load_model_checks_the_file_before_it_builds_anything(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ModelFileError, match=message) as info:
+        load_model(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert len(str(info.value)) < 500
+
+
+def test_load_refuses_huge_integers_and_deep_nesting(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    target = Neuron(1, bias=False, seed=0)
+    before = target.state_dict()
+    for parameters, message in [
+        ('{"w.0": ' + "9" * 401 + "}", "an integer of 401 digits is beyond the float range"),
+        ('{"w.0": ' + "9" * 309 + "}", r"parameter 'w.0' is beyond the float range \(about 1.8e308\)"),
+        ('{"w.0": ' + "[" * 100_000 + "]" * 100_000 + "}", "brackets nested more than 64 deep"),
+    ]:
+        config = '{"nin": 1, "activation": "relu", "bias": false, "init": "uniform", "fused": false}'
+        path.write_text(model_file("Neuron", config, parameters), encoding="utf-8")
+        with pytest.raises(ModelFileError, match=f"{path}: .*{message}"):
+            target.load(path)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(path)
+        assert target.state_dict() == before
+
+
+def test_load_state_dict_refuses_a_number_beyond_the_float_range() -> None:
+    target = Neuron(1, bias=False, seed=0)
+    with pytest.raises(StateDictError, match=r"parameter 'w.0' is beyond the float range"):
+        target.load_state_dict({"w.0": 10**400})
+
+
+def test_load_model_builds_subclasses_that_describe_themselves_their_own_way(tmp_path: Path) -> None:
+    class Scaled(MLP):  # a configuration the MLP count does not know: built to find out
+        def __init__(self, nin: int, nouts: list[int], scale: float = 1.0, **options: Any) -> None:
+            super().__init__(nin, nouts, **options)
+            self.scale = scale
+
+        def config(self) -> dict[str, Any]:
+            return {**super().config(), "scale": self.scale}
+
+    source = Scaled(2, [3, 1], scale=2.0, seed=0)
+    source.save(tmp_path / "scaled.json")
+    rebuilt = load_model(tmp_path / "scaled.json")
+    assert isinstance(rebuilt, Scaled) and rebuilt.scale == 2.0
+    assert rebuilt.state_dict() == source.state_dict()
