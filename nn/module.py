@@ -8,10 +8,13 @@ anything, so a file that does not fit leaves the model as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import re
 import reprlib
+import stat
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from numbers import Real
@@ -135,7 +138,10 @@ class Module:
     # ---- files ------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the model to `path` as JSON, atomically: a crash leaves the old file whole."""
+        """Write the model to `path` as JSON, atomically: a crash leaves the old file whole.
+
+        A file saved over keeps its permission bits; a new one gets the usual ones.
+        """
         target = Path(path)
         state = self.state_dict()
         bad = [name for name, value in state.items() if not math.isfinite(value)]
@@ -148,7 +154,7 @@ class Module:
             "config": self.config(),
             "parameters": state,
         }
-        _write_atomically(target, json.dumps(document, indent=1) + "\n")
+        _write_atomically(path, json.dumps(document, indent=1) + "\n")
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Set the parameters from a file written by `save`; on any problem raise and change nothing."""
@@ -297,22 +303,91 @@ def _read_document(source: Path) -> dict[str, Any]:
     return document
 
 
-def _write_atomically(target: Path, text: str) -> None:
-    # Write beside the target so os.replace is a rename within one file system. Not
-    # mkstemp: its files are private (0600), and a model file should get the usual
-    # permissions, as if written with open().
-    temp_name = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+# A save writes `.<name>.chainrule-save-<pid>-<random>.tmp` beside its target, so a later save
+# can tell the file of a process killed mid-write from one another process is writing now.
+_TEMPORARY = "chainrule-save"
+
+
+def _write_atomically(path: str | os.PathLike[str], text: str) -> None:
+    # Write beside the target so os.replace is a rename within one file system. Not mkstemp:
+    # its files are private (0600); a new model file gets the usual 0666 & ~umask, as open()
+    # makes it, and a file saved over keeps its permission bits. Errors name `path`, not the
+    # temporary file.
+    shown = os.fspath(path)
+    if not shown:
+        raise ValueError("cannot save to '': the path is empty")
+    target = Path(path)
+    if shown.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        raise IsADirectoryError(
+            errno.EISDIR, f"cannot save {shown}: a path ending in a separator names a folder"
+        )
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f"cannot save {shown}: it is a folder, not a file")
+    _remove_stale_temporaries(target)
+    temporary = target.parent / f".{target.name}.{_TEMPORARY}-{os.getpid()}-{uuid.uuid4().hex}.tmp"
     try:
-        with open(temp_name, "x", encoding="utf-8") as handle:
+        try:
+            mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+        except FileNotFoundError:
+            mode = None
+        with open(temporary, "x", encoding="utf-8") as handle:
+            if mode is not None:
+                with contextlib.suppress(OSError):  # a file system without permission bits
+                    os.chmod(temporary, mode)  # before the text is in it
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp_name, target)
-    except BaseException:
+        os.replace(temporary, target)
+    except BaseException as exc:
         with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _save_error(shown, target.parent, exc) from None
         raise
     _fsync_directory(target.parent)
+
+
+def _save_error(shown: str, folder: Path, exc: OSError) -> OSError:
+    # The same kind of error (FileNotFoundError, PermissionError, ...), naming the user's path.
+    if exc.errno == errno.ENOENT and not folder.is_dir():
+        reason = f"the folder {folder} does not exist"
+    elif exc.errno == errno.ENOTDIR:
+        reason = f"{folder} is not a folder"
+    elif exc.errno == errno.EACCES:
+        reason = f"no permission to write in the folder {folder}"
+    else:
+        reason = exc.strerror or str(exc)
+    message = f"cannot save {shown}: {reason}"
+    return OSError(exc.errno, message) if exc.errno is not None else type(exc)(message)
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    # A save killed mid-write leaves its temporary file behind; the next save of the same
+    # target removes those whose process has ended.
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.{_TEMPORARY}-(\d{{1,10}})-[0-9a-f]{{32}}\.tmp")
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return  # the write says what is wrong with the folder
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match and _has_ended(int(match[1])):
+            with contextlib.suppress(OSError):
+                os.unlink(target.parent / name)
+
+
+def _has_ended(pid: int) -> bool:
+    # Only where a process can be probed without touching it (signal 0); elsewhere
+    # (Windows, where os.kill terminates) no file is taken for stale.
+    if pid == os.getpid() or os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, OverflowError):
+        return False  # alive but another user's, or no such process number
+    return False
 
 
 def _fsync_directory(directory: Path) -> None:

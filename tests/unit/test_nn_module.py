@@ -6,6 +6,10 @@ import functools
 import json
 import math
 import os
+import re
+import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +328,128 @@ def test_load_model_builds_subclasses_that_describe_themselves_their_own_way(tmp
     rebuilt = load_model(tmp_path / "scaled.json")
     assert isinstance(rebuilt, Scaled) and rebuilt.scale == 2.0
     assert rebuilt.state_dict() == source.state_dict()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize(
+    ("where", "error", "message"),
+    [
+        (
+            "missing/model.json",
+            FileNotFoundError,
+            r"cannot save {tmp}/missing/model.json: the folder {tmp}/missing",
+        ),
+        ("folder", IsADirectoryError, r"cannot save {tmp}/folder: it is a folder, not a file"),
+        ("model.json/", IsADirectoryError, r"cannot save {tmp}/model.json/: a path ending in a separator"),
+        (
+            "file/model.json",
+            NotADirectoryError,
+            r"cannot save {tmp}/file/model.json: {tmp}/file is not a folder",
+        ),
+    ],
+)
+def test_save_errors_name_the_path_and_the_problem(
+    tmp_path: Path, where: str, error: type[OSError], message: str
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    path = f"{tmp_path}/{where}"
+    with pytest.raises(error, match=message.format(tmp=re.escape(str(tmp_path)))) as info:
+        model().save(path)
+    assert ".tmp" not in str(info.value)
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+
+
+def test_save_to_an_empty_path_or_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"cannot save to '': the path is empty"):
+        model().save("")
+    with pytest.raises(IsADirectoryError, match=r"cannot save \.: it is a folder, not a file"):
+        model().save(".")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_without_write_permission_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(args[0]))  # what open() raises there
+
+    monkeypatch.setattr("nn.module.open", refuse, raising=False)  # as a folder of another user's
+    with pytest.raises(
+        PermissionError, match=r"cannot save .*model.json: no permission to write in the folder"
+    ):
+        model().save(tmp_path / "model.json")
+
+
+def test_a_save_interrupted_at_any_point_removes_its_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "model.json"
+    model().save(path)
+    saved = path.read_bytes()
+
+    def interrupt(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        MLP(2, [3, 1], activation="tanh", seed=5).save(path)
+    assert path.read_bytes() == saved and leftovers(tmp_path) == []
+
+
+KILLED_MID_WRITE = """
+import os, sys, time
+from nn import MLP
+def hang(fd):
+    print("writing", flush=True)
+    time.sleep(60)
+os.fsync = hang
+MLP(2, [3, 1], seed=0).save(sys.argv[1])
+"""
+
+
+def test_a_later_save_removes_what_a_save_killed_mid_write_left(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    root = Path(__file__).resolve().parents[2]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(path)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+        left = leftovers(tmp_path)
+        assert len(left) == 1 and re.fullmatch(
+            rf"\.model\.json\.chainrule-save-{writer.pid}-[0-9a-f]{{32}}\.tmp", left[0]
+        )
+    finally:
+        writer.kill()
+        writer.wait()
+    # Another target's, this process's and a live process's temporary files are not touched.
+    others = [
+        f".other.json.chainrule-save-{writer.pid}-{'0' * 32}.tmp",
+        f".model.json.chainrule-save-{os.getpid()}-{'1' * 32}.tmp",
+        f".model.json.chainrule-save-{os.getppid()}-{'2' * 32}.tmp",
+    ]
+    for name in others:
+        (tmp_path / name).write_text("", encoding="utf-8")
+    model().save(path)
+    assert leftovers(tmp_path) == sorted(others)
+    assert load_model(path).state_dict() == model().state_dict()
+
+
+def test_saving_over_a_file_keeps_its_permissions_and_a_new_file_follows_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    model().save(path)
+    path.chmod(0o600)
+    model().save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o664)
+    model().save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    old = os.umask(0o027)
+    try:
+        model().save(tmp_path / "new.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
