@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from autograd import BackwardTable, Value, explain
 from nn import MLP, Layer, ModelFileError, Module, Neuron, StateDictError, load_model
 
 
@@ -453,3 +454,23 @@ def test_saving_over_a_file_keeps_its_permissions_and_a_new_file_follows_the_uma
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+
+
+def test_explains_step_pictures_get_the_usual_permissions_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beside the model files' test: autograd.explain writes its pictures the same way.
+    class Drawing:
+        def pipe(self, format: str) -> bytes:
+            return b"picture"
+
+    monkeypatch.setattr(BackwardTable, "draw_step", lambda self, n, format, **options: Drawing())
+    x = Value(2.0, label="x")
+    old = os.umask(0o022)
+    try:
+        paths = explain(x * x).write_pictures(tmp_path / "steps", "svg")
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in paths] == [0o644]
+    assert [p.read_bytes() for p in paths] == [b"picture"]
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["step-01.svg"]
