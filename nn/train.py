@@ -270,6 +270,7 @@ class _BatchedStep:
     def __init__(
         self, model: Module, loss: Loss, inputs: Sequence[Any], targets: Sequence[Any], l2: float
     ) -> None:
+        np = _numpy()
         if loss not in _PER_EXAMPLE_MEANS:
             name = getattr(loss, "__qualname__", repr(loss))
             raise ValueError(
@@ -285,7 +286,6 @@ class _BatchedStep:
         # The loss checks every target now, as it would batch by batch in eager mode.
         with no_grad():
             loss([[0.0] * width if width else 0.0 for _ in targets], list(targets))
-        np = importlib.import_module("numpy")  # trace_batch below has said so if it is missing
         parameters = model.parameters()
 
         def objective(x: list[Value], target: Any) -> tuple[Value, Any]:
@@ -312,6 +312,15 @@ class _BatchedStep:
         (value, outputs), _ = self.step(self.inputs[batch], self.targets[batch])
         rows = outputs.tolist() if not isinstance(outputs, list) else self.stack(outputs, 1).tolist()
         return value, rows
+
+
+def _numpy() -> Any:
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:
+        raise ImportError(
+            "fit: compile='batch' needs numpy, an optional dependency: pip install 'chainrule[fast]'"
+        ) from None
 
 
 def _one_hot(target: Any, classes: int) -> Any:

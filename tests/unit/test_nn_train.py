@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import importlib.util
 import math
+import subprocess
+import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -385,3 +387,44 @@ def test_fit_stops_at_a_step_that_would_overflow_the_weights(compile: Any) -> No
     assert optimizers[1].steps_taken == 1
     assert models[1].state_dict() == models[0].state_dict()
     assert all(math.isfinite(p.data) for p in models[1].parameters())
+
+
+def fit_checked(model: MLP, **overrides: Any) -> History:
+    """fit on two points with working defaults, `overrides` replacing any of them."""
+    arguments: dict[str, Any] = {
+        "inputs": [[0.0, 1.0], [1.0, 0.5]],
+        "targets": [1.0, -1.0],
+        "loss": hinge_loss,
+        "optimizer": SGD(model.parameters(), lr=0.1),
+        "epochs": 2,
+        "progress": False,
+    }
+    arguments.update(overrides)
+    return fit(model, **arguments)
+
+
+def test_fit_compile_batch_without_numpy_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as if it were not installed
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(
+        ImportError, match=r"fit: compile='batch' needs numpy.*pip install 'chainrule\[fast\]'"
+    ):
+        fit_checked(model, compile="batch")
+    assert model.state_dict() == before
+
+
+def test_the_demo_without_matplotlib_says_what_to_install(tmp_path: Path) -> None:
+    script = (
+        "import runpy, sys\n"
+        "sys.modules['matplotlib'] = None  # as if it were not installed\n"
+        f"sys.argv = ['demo.py', '--out', {str(tmp_path / 'out')!r}]\n"
+        f"runpy.run_path({str(DEMO)!r}, run_name='__main__')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == (
+        "demo.py draws its pictures with matplotlib, which is not installed: pip install 'chainrule[demo]' "
+        "(or run `make demo`, which installs everything it needs)\n"
+    )
+    assert not (tmp_path / "out").exists()  # stopped before any work
