@@ -268,7 +268,7 @@ def test_eager_steps_run_with_the_collector_paused_and_leave_it_on() -> None:
         batch_size=2,
         validation=(inputs, targets),
     )
-    assert seen == [False] * 6  # two batches and the validation pass, each epoch
+    assert seen == [False] * 7  # the validation pass before training; two batches and it, each epoch
     assert gc.isenabled()
 
 
@@ -401,6 +401,75 @@ def fit_checked(model: MLP, **overrides: Any) -> History:
     }
     arguments.update(overrides)
     return fit(model, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"optimizer": None}, TypeError, r"fit: optimizer must be an nn Optimizer, such as SGD\(model"),
+        ({"loss": "hinge"}, TypeError, r"fit: loss must be a function of \(outputs, targets\).*got 'hinge'"),
+        ({"loss": None}, TypeError, r"fit: loss must be a function .*got None"),
+        ({"inputs": (x for x in [[0.0, 1.0]])}, TypeError, r"fit: inputs must be a sequence .*got generator"),
+        ({"targets": 1.0}, TypeError, r"fit: targets must be a sequence .*got float"),
+        ({"l2": True}, ValueError, r"fit: l2 must be a finite number >= 0, got True"),
+        ({"l2": math.nan}, ValueError, r"fit: l2 must be a finite number >= 0, got nan"),
+        ({"epochs": 2.0}, ValueError, r"fit: epochs must be a non-negative integer, got 2.0"),
+        ({"batch_size": True}, ValueError, r"fit: batch_size must be a positive integer, got True"),
+        ({"accuracy": 0.5}, ValueError, r"fit: accuracy must be 'auto', None or a function, got 0.5"),
+        ({"shuffle": "yes"}, ValueError, r"fit: shuffle must be True or False, got 'yes'"),
+        ({"shuffle": True, "seed": 1.5}, ValueError, r"fit: seed must be an integer or None, got 1.5"),
+        ({"seed": "0"}, ValueError, r"fit: seed must be an integer or None, got '0'"),
+        ({"progress": 1}, ValueError, r"fit: progress must be None, True or False, got 1"),
+        ({"compile": "fast"}, ValueError, r"fit: compile must be False, True or 'batch', got 'fast'"),
+        (
+            {"validation": ([[0.0, 1.0]],)},
+            ValueError,
+            r"fit: validation must be a pair .*got a tuple of length 1",
+        ),
+        ({"validation": {"inputs": []}}, ValueError, r"fit: validation must be a pair .*got a dict$"),
+        (
+            {"validation": ([[0.0, 1.0]], [1.0, -1.0])},
+            ValueError,
+            r"fit: validation needs as many targets as inputs \(at least one\), got 1 and 2",
+        ),
+        ({"validation": ([], [])}, ValueError, r"fit: validation needs as many targets as inputs"),
+        (
+            {"validation": ([[0.0, 1.0, 2.0]], [1.0])},
+            ValueError,
+            r"fit: the validation set fails before training: MLP expects 2 inputs, got 3",
+        ),
+        (
+            {"validation": ([[0.0, 1.0]], ["yes"])},
+            TypeError,
+            r"fit: the validation set fails before training: ",
+        ),
+    ],
+)
+def test_fit_checks_every_argument_before_training(
+    overrides: dict[str, Any], error: Any, message: str
+) -> None:
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(error, match=message):
+        fit_checked(model, **overrides)
+    assert model.state_dict() == before
+
+
+def test_fit_refuses_an_optimizer_over_another_models_parameters() -> None:
+    model, other = MLP(2, [3, 1], seed=0), MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(
+        ValueError,
+        match=r"fit: none of the Adam optimizer's 13 parameters is one of the model's 13 "
+        r"\(an optimizer made for another model\?\); make it with Adam\(model.parameters\(\), ...\)",
+    ):
+        fit_checked(model, optimizer=Adam(other.parameters()))
+    assert model.state_dict() == before == other.state_dict()
+    # An optimizer over some of the model's parameters trains those and leaves the rest.
+    last = model.layers[1].parameters()
+    fit_checked(model, optimizer=SGD(last, lr=0.1))
+    changed = [name for name, value in model.state_dict().items() if value != before[name]]
+    assert changed and all(name.startswith("layers.1.") for name in changed)
 
 
 def test_fit_compile_batch_without_numpy_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
