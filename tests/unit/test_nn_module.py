@@ -316,7 +316,7 @@ def test_load_state_dict_refuses_a_number_beyond_the_float_range() -> None:
 
 
 def test_load_model_builds_subclasses_that_describe_themselves_their_own_way(tmp_path: Path) -> None:
-    class Scaled(MLP):  # a configuration the MLP count does not know: built to find out
+    class ScaledMLP(MLP):  # a configuration the MLP count does not know: built to find out
         def __init__(self, nin: int, nouts: list[int], scale: float = 1.0, **options: Any) -> None:
             super().__init__(nin, nouts, **options)
             self.scale = scale
@@ -324,10 +324,10 @@ def test_load_model_builds_subclasses_that_describe_themselves_their_own_way(tmp
         def config(self) -> dict[str, Any]:
             return {**super().config(), "scale": self.scale}
 
-    source = Scaled(2, [3, 1], scale=2.0, seed=0)
+    source = ScaledMLP(2, [3, 1], scale=2.0, seed=0)
     source.save(tmp_path / "scaled.json")
     rebuilt = load_model(tmp_path / "scaled.json")
-    assert isinstance(rebuilt, Scaled) and rebuilt.scale == 2.0
+    assert isinstance(rebuilt, ScaledMLP) and rebuilt.scale == 2.0
     assert rebuilt.state_dict() == source.state_dict()
 
 
