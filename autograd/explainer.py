@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,9 +200,10 @@ class BackwardTable:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    # Not mkstemp, whose files are private (0600): a picture gets the usual 0666 & ~umask.
+    temporary = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with open(temporary, "xb") as stream:
             stream.write(data)
         os.replace(temporary, path)
     except BaseException:

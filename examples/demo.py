@@ -99,10 +99,22 @@ def moons(out: Path) -> None:
     print(f"  wrote {out / 'moons_loss.png'} and {out / 'moons_boundary.png'}")
 
 
+def require_matplotlib() -> None:
+    """Exit with what to install, before any work, when matplotlib (which draws the moons) is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "demo.py draws its pictures with matplotlib, which is not installed: "
+            "pip install 'chainrule[demo]' (or run `make demo`, which installs everything it needs)"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for the pictures")
     args = parser.parse_args(argv)
+    require_matplotlib()
     args.out.mkdir(parents=True, exist_ok=True)
     apple_price(args.out)
     moons(args.out)

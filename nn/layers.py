@@ -8,10 +8,11 @@ node (`dot(..., activation=...)`) whose local gradient is g'(S) times the input
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import chain, islice
+from itertools import chain, islice, pairwise
 from numbers import Real
 from typing import Any, cast
 
@@ -67,6 +68,12 @@ def _check_count(owner: str, what: str, n: object) -> int:
     return n
 
 
+def _check_widths(nouts: object) -> list[int]:
+    if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
+        raise ValueError(f"MLP: nouts must be a non-empty list of layer widths, got {nouts!r}")
+    return [_check_count("MLP", f"width of layer {k}", n) for k, n in enumerate(nouts)]
+
+
 def _init_bound(owner: str, init: str, fan_in: int, fan_out: int) -> float:
     if init == "uniform":
         return 1.0  # micrograd's uniform(-1, 1)
@@ -75,6 +82,29 @@ def _init_bound(owner: str, init: str, fan_in: int, fan_out: int) -> float:
     if init == "he":
         return math.sqrt(6.0 / fan_in)  # He: Var(w) = 2 / fan_in, for relu
     raise ValueError(f"{owner}: unknown init {init!r} (choose from {', '.join(INITS)})")
+
+
+def _full_config(
+    cls: type[Module], owner: str, config: Mapping[str, Any], keys: Sequence[str]
+) -> dict[str, Any]:
+    # The arguments from_config(config) builds with: the keys config() writes, a missing one
+    # taken from the constructor's default. Checked before a file's model is built.
+    if not isinstance(config, Mapping):
+        raise TypeError(f"{owner}: a configuration is a mapping, got {type(config).__name__}")
+    unknown = [key for key in config if key not in keys]
+    if unknown:
+        raise ValueError(f"{owner}: unknown configuration key {unknown[0]!r} (expected {', '.join(keys)})")
+    signature = inspect.signature(cls).parameters
+    full = {}
+    for key in keys:
+        default = signature[key].default if key in signature else inspect.Parameter.empty
+        if key not in config and default is inspect.Parameter.empty:
+            raise ValueError(f"{owner}: the configuration has no {key!r}")
+        full[key] = config.get(key, default)
+    _check_activation(owner, full["activation"])
+    _check_flags(owner, bias=full["bias"], fused=full["fused"])
+    _init_bound(owner, full["init"], 1, 1)
+    return full
 
 
 def _number(owner: str, where: str, x: object) -> float:
@@ -149,6 +179,14 @@ class Neuron(Module):
             "init": self.init,
             "fused": self.fused,
         }
+
+    @classmethod
+    def count_parameters(cls, config: Mapping[str, Any]) -> int | None:
+        """nin weights and a bias, after checking every entry of `config`."""
+        if cls.config is not Neuron.config:  # a subclass that describes itself its own way
+            return super().count_parameters(config)
+        full = _full_config(cls, "Neuron", config, ("nin", "activation", "bias", "init", "fused"))
+        return _check_count("Neuron", "nin", full["nin"]) + int(full["bias"])
 
     def __repr__(self) -> str:
         return f"{self.activation.capitalize()}Neuron({self.nin})"
@@ -257,6 +295,16 @@ class Layer(Module):
             "fused": self.fused,
         }
 
+    @classmethod
+    def count_parameters(cls, config: Mapping[str, Any]) -> int | None:
+        """nout neurons of nin weights and a bias, after checking every entry of `config`."""
+        if cls.config is not Layer.config:  # a subclass that describes itself its own way
+            return super().count_parameters(config)
+        keys = ("nin", "nout", "activation", "bias", "init", "fused")
+        full = _full_config(cls, "Layer", config, keys)
+        nin, nout = _check_count("Layer", "nin", full["nin"]), _check_count("Layer", "nout", full["nout"])
+        return nout * (nin + int(full["bias"]))
+
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
@@ -280,9 +328,7 @@ class MLP(Module):
         fused: bool = False,
     ) -> None:
         nin = _check_count("MLP", "nin", nin)
-        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
-            raise ValueError(f"MLP: nouts must be a non-empty list of layer widths, got {nouts!r}")
-        widths = [_check_count("MLP", f"width of layer {k}", n) for k, n in enumerate(nouts)]
+        widths = _check_widths(nouts)
         _check_activation("MLP", activation)
         _check_activation("MLP", output_activation)
         _check_flags("MLP", bias=bias, fused=fused)
@@ -402,6 +448,17 @@ class MLP(Module):
     def from_config(cls, config: Mapping[str, Any]) -> MLP:
         """A new MLP with the architecture `config` describes."""
         return cls(**config)
+
+    @classmethod
+    def count_parameters(cls, config: Mapping[str, Any]) -> int | None:
+        """Every layer's weights and biases, after checking every entry of `config`."""
+        if cls.config is not MLP.config:  # a subclass that describes itself its own way
+            return super().count_parameters(config)
+        keys = ("nin", "nouts", "activation", "output_activation", "bias", "init", "fused")
+        full = _full_config(cls, "MLP", config, keys)
+        _check_activation("MLP", full["output_activation"])
+        sizes = [_check_count("MLP", "nin", full["nin"]), *_check_widths(full["nouts"])]
+        return sum(n * (m + int(full["bias"])) for m, n in pairwise(sizes))
 
     def __repr__(self) -> str:
         return f"MLP of [{', '.join(str(layer) for layer in self.layers)}]"

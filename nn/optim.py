@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, cast
 
 from autograd import Value, zero_grad
 
@@ -40,6 +40,21 @@ def _steps(owner: str, steps: object) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"{owner}: steps must be a positive integer, got {steps!r}")
     return steps
+
+
+def _gradient_number(gradient: object) -> float | None:
+    # After backward(create_graph=True) a gradient is a Value: a step takes its number, as
+    # PyTorch's optimizers take a tensor's value, so p.data and the buffers stay floats.
+    if type(gradient) is float:
+        return gradient
+    if isinstance(gradient, Value):
+        return gradient.data
+    if isinstance(gradient, bool) or not isinstance(gradient, Real):
+        return None
+    try:
+        return float(gradient)
+    except OverflowError:  # an int beyond the float range
+        return math.inf
 
 
 class LinearDecay:
@@ -156,25 +171,57 @@ class Optimizer:
             setattr(self, name, values)
 
     def step(self) -> None:
-        """Change every parameter's data by its gradient; refuses a non-finite gradient or rate."""
+        """Change every parameter's data by its gradient's number.
+
+        Refuses a non-finite gradient or rate, and a step that would make a parameter
+        or a buffer non-finite (an overflow), before it changes anything.
+        """
+        owner = f"{type(self).__name__}.step"
         lr = self.lr
         if not (isinstance(lr, Real) and math.isfinite(lr) and lr >= 0.0):
-            raise ValueError(
-                f"{type(self).__name__}.step: learning rate at step {self.steps_taken} is {lr!r}"
-            )
-        grads = [p.grad for p in self.parameters]
-        if not all(map(math.isfinite, grads)):
-            i = next(i for i, g in enumerate(grads) if not math.isfinite(g))
+            raise ValueError(f"{owner}: learning rate at step {self.steps_taken} is {lr!r}")
+        grads = [_gradient_number(p.grad) for p in self.parameters]
+        if not all(g is not None and math.isfinite(g) for g in grads):
+            i = next(i for i, g in enumerate(grads) if g is None or not math.isfinite(g))
             p = self.parameters[i]
             name = f" ({p.label})" if p.label else ""
+            if grads[i] is None:
+                raise TypeError(
+                    f"{owner}: gradient of parameter {i}{name} is a {type(p.grad).__name__} "
+                    f"({p.grad!r}), not a number; nothing was changed"
+                )
             raise FloatingPointError(
-                f"{type(self).__name__}.step: gradient of parameter {i}{name} is {grads[i]!r}; "
-                "nothing was changed"
+                f"{owner}: gradient of parameter {i}{name} is {grads[i]!r}; nothing was changed"
             )
-        self._update(float(lr), grads)
+        # Every new number first, then the check, then the assignment: a step that overflows
+        # leaves the parameters and the buffers as they were.
+        data, buffers = self._new_values(float(lr), cast("list[float]", grads))
+        self._check_finite(owner, float(lr), data, buffers)
+        for p, x in zip(self.parameters, data, strict=True):
+            p.data = x
+        for name, values in buffers.items():
+            setattr(self, name, values)
         self.steps_taken += 1
 
-    def _update(self, lr: float, grads: Sequence[float]) -> None:
+    def _check_finite(
+        self, owner: str, lr: float, data: list[float], buffers: Mapping[str, list[float]]
+    ) -> None:
+        for buffer, values in [("parameter", data), *buffers.items()]:
+            if all(map(math.isfinite, values)):
+                continue
+            i = next(i for i, x in enumerate(values) if not math.isfinite(x))
+            p = self.parameters[i]
+            name = f"parameter {i} ({p.label})" if p.label else f"parameter {i}"
+            why = f"gradient {_gradient_number(p.grad)!r}, learning rate {lr!r}"
+            change = (
+                f"take {name} from {p.data!r} to {values[i]!r} ({why})"
+                if buffer == "parameter"
+                else f"make {buffer}[{i}] {values[i]!r} ({name}, {why})"
+            )
+            raise FloatingPointError(f"{owner}: the step would {change}; nothing was changed")
+
+    def _new_values(self, lr: float, grads: Sequence[float]) -> tuple[list[float], dict[str, list[float]]]:
+        """Every parameter's new data, and each buffer's new numbers, from one step."""
         raise NotImplementedError
 
 
@@ -203,20 +250,20 @@ class SGD(Optimizer):
 
     buffers = ("velocity",)
 
-    def _update(self, lr: float, grads: Sequence[float]) -> None:
+    def _new_values(self, lr: float, grads: Sequence[float]) -> tuple[list[float], dict[str, list[float]]]:
         params = self.parameters
         wd, mu = self.weight_decay, self.momentum
         if wd == 0.0 and mu == 0.0:
-            for p, g in zip(params, grads, strict=True):
-                p.data -= lr * g
-            return
-        velocity = self.velocity
+            return [p.data - lr * g for p, g in zip(params, grads, strict=True)], {}
+        data = []
+        velocity = list(self.velocity)
         for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             g = g + wd * p.data
             if mu:
                 velocity[i] = v = mu * velocity[i] + g
                 g = g + mu * v if self.nesterov else v
-            p.data -= lr * g
+            data.append(p.data - lr * g)
+        return data, {"velocity": velocity}
 
 
 class Adam(Optimizer):
@@ -251,18 +298,20 @@ class Adam(Optimizer):
     def _decay(self, lr: float, p: Value) -> float:
         return 0.0  # coupled: the decay enters the gradient instead
 
-    def _update(self, lr: float, grads: Sequence[float]) -> None:
+    def _new_values(self, lr: float, grads: Sequence[float]) -> tuple[list[float], dict[str, list[float]]]:
         b1, b2, eps = self.beta1, self.beta2, self.eps
         t = self.steps_taken + 1
         correction1, correction2 = 1.0 - b1**t, 1.0 - b2**t
         coupled = self.weight_decay if type(self) is Adam else 0.0
-        m1, m2 = self.first_moment, self.second_moment
+        m1, m2 = list(self.first_moment), list(self.second_moment)
+        data = []
         for i, (p, g) in enumerate(zip(self.parameters, grads, strict=True)):
             g = g + coupled * p.data
             m1[i] = b1 * m1[i] + (1.0 - b1) * g
             m2[i] = b2 * m2[i] + (1.0 - b2) * g * g
             step = (m1[i] / correction1) / (math.sqrt(m2[i] / correction2) + eps)
-            p.data -= lr * step + self._decay(lr, p)
+            data.append(p.data - (lr * step + self._decay(lr, p)))
+        return data, {"first_moment": m1, "second_moment": m2}
 
 
 class AdamW(Adam):

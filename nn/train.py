@@ -104,38 +104,58 @@ def fit(
     the loss of one example is traced once (`autograd.trace_batch`) and every batch runs
     as numpy code over the whole batch: the same numbers up to rounding, for the
     library's losses (mean over the examples); it needs numpy.
+    Every argument is checked before the first step, and the validation set is
+    evaluated once then, so that one the model, the loss or the accuracy refuses
+    fails before any training.
     """
-    n = len(inputs)
-    if n == 0 or n != len(targets):
+    if not isinstance(model, Module):
+        raise TypeError(f"fit: model must be an nn Module (an MLP, say), got {type(model).__name__}")
+    n = _length("inputs", inputs)
+    if n == 0 or n != _length("targets", targets):
         raise ValueError(f"fit: need as many targets as inputs (at least one), got {n} and {len(targets)}")
+    if not callable(loss):
+        raise TypeError(
+            f"fit: loss must be a function of (outputs, targets), such as hinge_loss, got {loss!r}"
+        )
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"fit: optimizer must be an nn Optimizer, such as SGD(model.parameters()), got {optimizer!r}"
+        )
+    parameters = model.parameters()
+    _check_optimizer_covers(optimizer, parameters)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise ValueError(f"fit: batch_size must be a positive integer, got {batch_size!r}")
-    if not isinstance(l2, (int, float)) or not 0.0 <= l2 < math.inf:
+    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not 0.0 <= l2 < math.inf:
         raise ValueError(f"fit: l2 must be a finite number >= 0, got {l2!r}")
-    if accuracy == "auto":
+    if isinstance(accuracy, str) and accuracy == "auto":
         measure = _DEFAULT_ACCURACY.get(loss)
     elif accuracy is None or callable(accuracy):
         measure = accuracy
     else:
         raise ValueError(f"fit: accuracy must be 'auto', None or a function, got {accuracy!r}")
-    _check_finite(inputs, "input vector")
-    if validation is not None:
-        _check_finite(validation[0], "validation input vector")
-    if not (compile is False or compile is True or compile == "batch"):
+    if not isinstance(shuffle, bool):
+        raise ValueError(f"fit: shuffle must be True or False, got {shuffle!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"fit: seed must be an integer or None, got {seed!r}")
+    if not (progress is None or isinstance(progress, bool)):
+        raise ValueError(f"fit: progress must be None, True or False, got {progress!r}")
+    if not (compile is False or compile is True or (isinstance(compile, str) and compile == "batch")):
         raise ValueError(f"fit: compile must be False, True or 'batch', got {compile!r}")
     if compile is True and shuffle:
         raise ValueError(
             "fit: compile=True reuses each batch's traced graph every epoch; shuffle=True makes new "
             "batches every epoch (use one or the other)"
         )
+    _check_finite(inputs, "input vector")
+    batched = _BatchedStep(model, loss, inputs, targets, l2) if compile == "batch" else None
+    if validation is not None:
+        _check_validation(model, validation, loss, measure)
     size = batch_size or n
     compiled: dict[int, CompiledFunction] = {}  # by the batch's start
-    parameters = model.parameters()
-    batched = _BatchedStep(model, loss, inputs, targets, l2) if compile == "batch" else None
     order = list(range(n))
     rng = random.Random(seed)
     history = History()
@@ -254,6 +274,7 @@ class _BatchedStep:
     def __init__(
         self, model: Module, loss: Loss, inputs: Sequence[Any], targets: Sequence[Any], l2: float
     ) -> None:
+        np = _numpy()
         if loss not in _PER_EXAMPLE_MEANS:
             name = getattr(loss, "__qualname__", repr(loss))
             raise ValueError(
@@ -269,7 +290,6 @@ class _BatchedStep:
         # The loss checks every target now, as it would batch by batch in eager mode.
         with no_grad():
             loss([[0.0] * width if width else 0.0 for _ in targets], list(targets))
-        np = importlib.import_module("numpy")  # trace_batch below has said so if it is missing
         parameters = model.parameters()
 
         def objective(x: list[Value], target: Any) -> tuple[Value, Any]:
@@ -296,6 +316,56 @@ class _BatchedStep:
         (value, outputs), _ = self.step(self.inputs[batch], self.targets[batch])
         rows = outputs.tolist() if not isinstance(outputs, list) else self.stack(outputs, 1).tolist()
         return value, rows
+
+
+def _length(what: str, data: Any) -> int:
+    try:
+        return len(data)
+    except TypeError:
+        raise TypeError(f"fit: {what} must be a sequence (a list, say), got {type(data).__name__}") from None
+
+
+def _check_optimizer_covers(optimizer: Optimizer, parameters: list[Value]) -> None:
+    # An optimizer made for another model (or a copy of this one) would step nothing fit trains.
+    ours = set(parameters)
+    if not any(p in ours for p in optimizer.parameters):
+        name = type(optimizer).__name__
+        raise ValueError(
+            f"fit: none of the {name} optimizer's {len(optimizer.parameters)} parameters is one of the "
+            f"model's {len(parameters)} (an optimizer made for another model?); "
+            f"make it with {name}(model.parameters(), ...)"
+        )
+
+
+def _check_validation(model: Module, validation: object, loss: Loss, measure: Accuracy | None) -> None:
+    # Checked, and evaluated once, before training: else a validation set the model, the loss
+    # or the accuracy refuses would fail only after the first epoch's steps.
+    if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+        shape = f" of length {len(validation)}" if isinstance(validation, (tuple, list)) else ""
+        raise ValueError(
+            f"fit: validation must be a pair (inputs, targets), got a {type(validation).__name__}{shape}"
+        )
+    inputs, targets = validation
+    n = _length("validation inputs", inputs)
+    if n == 0 or n != _length("validation targets", targets):
+        raise ValueError(
+            f"fit: validation needs as many targets as inputs (at least one), got {n} and {len(targets)}"
+        )
+    _check_finite(inputs, "validation input vector")
+    try:
+        evaluate(model, inputs, targets, loss=loss, accuracy=measure)
+    except (TypeError, ValueError) as exc:
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(f"fit: the validation set fails before training: {exc}") from exc
+
+
+def _numpy() -> Any:
+    try:
+        return importlib.import_module("numpy")
+    except ImportError:
+        raise ImportError(
+            "fit: compile='batch' needs numpy, an optional dependency: pip install 'chainrule[fast]'"
+        ) from None
 
 
 def _one_hot(target: Any, classes: int) -> Any:

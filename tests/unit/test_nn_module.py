@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+import re
+import stat
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from autograd import BackwardTable, Value, explain
 from nn import MLP, Layer, ModelFileError, Module, Neuron, StateDictError, load_model
 
 
@@ -208,3 +215,262 @@ def test_saved_files_get_the_usual_permissions(tmp_path: Path) -> None:
     plain.write_text("x", encoding="utf-8")
     model().save(tmp_path / "model.json")
     assert (tmp_path / "model.json").stat().st_mode == plain.stat().st_mode
+
+
+def model_file(module: str, config: str, parameters: str = "{}") -> str:
+    return (
+        f'{{"format": "chainrule.nn", "version": 1, "module": "{module}", '
+        f'"config": {config}, "parameters": {parameters}}}'
+    )
+
+
+@pytest.fixture
+def nothing_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cls in (MLP, Layer, Neuron):
+
+        @functools.wraps(cls.__init__)  # the same signature, so the same defaults
+        def refuse(self: object, *args: object, **kwargs: object) -> None:
+            raise AssertionError(f"{type(self).__name__} was built")
+
+        monkeypatch.setattr(cls, "__init__", refuse)
+
+
+@pytest.mark.usefixtures("nothing_is_built")
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            model_file("MLP", '{"nin": 100000, "nouts": [100000]}'),
+            r"architecture \{'nin': 100000, 'nouts': \[100000\]\} has 10000100000 parameters, "
+            r"the file holds 0",
+        ),
+        (
+            model_file("MLP", '{"nin": 2, "nouts": [1000000, 1]}', '{"layers.0.neurons.0.w.0": 0.5}'),
+            r"has 4000001 parameters, the file holds 1",
+        ),
+        (model_file("Layer", '{"nin": 100000, "nout": 100000}'), "has 10000100000 parameters"),
+        (model_file("Neuron", '{"nin": 10000000, "bias": false}'), "has 10000000 parameters"),
+        (model_file("MLP", '{"nin": 2, "nouts": [3, 1]}', "{}"), "has 13 parameters, the file holds 0"),
+        (model_file("MLP", '{"nin": "2", "nouts": [1]}'), r"bad architecture .*MLP: nin must be a positive"),
+        (model_file("MLP", '{"nin": 2, "nouts": 4}'), r"MLP: nouts must be a non-empty list .*, got 4"),
+        (model_file("MLP", '{"nin": 2, "nouts": [1, 0]}'), r"MLP: width of layer 1 must be a positive"),
+        (model_file("MLP", '{"nin": 2, "nouts": [1], "bias": 1}'), r"MLP: bias must be True or False"),
+        (model_file("MLP", '{"nin": 2, "nouts": [1], "init": "zeros"}'), r"MLP: unknown init 'zeros'"),
+        (
+            model_file("MLP", '{"nin": 2, "nouts": [1], "output_activation": "swish"}'),
+            r"MLP: unknown activation 'swish'",
+        ),
+        (model_file("MLP", '{"nin": 2, "nouts": [1], "seed": 3}'), r"MLP: unknown configuration key 'seed'"),
+        (model_file("Layer", '{"nin": 2}'), r"Layer: the configuration has no 'nout'"),
+        (
+            model_file("MLP", '{"nin": ' + "9" * 401 + ', "nouts": [1]}'),
+            r"an integer of 401 digits is beyond the float range \(309 digits\)",
+        ),
+        (
+            model_file("Neuron", '{"nin": 1, "bias": false}', '{"w.0": ' + "9" * 401 + "}"),
+            r"an integer of 401 digits is beyond the float range",
+        ),
+        (
+            model_file("MLP", '{"nin": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+            r"not a chainrule model file \(brackets nested more than 64 deep\)",
+        ),
+        (
+            model_file("MLP", '{"nin": 2, "nouts": [1]}', '{"a": ' + "[" * 500 + "]" * 500 + "}"),
+            r"brackets nested more than 64 deep",
+        ),
+    ],
+)
+def test_load_model_checks_the_file_before_it_builds_anything(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ModelFileError, match=message) as info:
+        load_model(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert len(str(info.value)) < 500
+
+
+def test_load_refuses_huge_integers_and_deep_nesting(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    target = Neuron(1, bias=False, seed=0)
+    before = target.state_dict()
+    for parameters, message in [
+        ('{"w.0": ' + "9" * 401 + "}", "an integer of 401 digits is beyond the float range"),
+        ('{"w.0": ' + "9" * 309 + "}", r"parameter 'w.0' is beyond the float range \(about 1.8e308\)"),
+        ('{"w.0": ' + "[" * 100_000 + "]" * 100_000 + "}", "brackets nested more than 64 deep"),
+    ]:
+        config = '{"nin": 1, "activation": "relu", "bias": false, "init": "uniform", "fused": false}'
+        path.write_text(model_file("Neuron", config, parameters), encoding="utf-8")
+        with pytest.raises(ModelFileError, match=f"{path}: .*{message}"):
+            target.load(path)
+        with pytest.raises(ModelFileError, match=message):
+            load_model(path)
+        assert target.state_dict() == before
+
+
+def test_load_state_dict_refuses_a_number_beyond_the_float_range() -> None:
+    target = Neuron(1, bias=False, seed=0)
+    with pytest.raises(StateDictError, match=r"parameter 'w.0' is beyond the float range"):
+        target.load_state_dict({"w.0": 10**400})
+
+
+def test_load_model_builds_subclasses_that_describe_themselves_their_own_way(tmp_path: Path) -> None:
+    class ScaledMLP(MLP):  # a configuration the MLP count does not know: built to find out
+        def __init__(self, nin: int, nouts: list[int], scale: float = 1.0, **options: Any) -> None:
+            super().__init__(nin, nouts, **options)
+            self.scale = scale
+
+        def config(self) -> dict[str, Any]:
+            return {**super().config(), "scale": self.scale}
+
+    source = ScaledMLP(2, [3, 1], scale=2.0, seed=0)
+    source.save(tmp_path / "scaled.json")
+    rebuilt = load_model(tmp_path / "scaled.json")
+    assert isinstance(rebuilt, ScaledMLP) and rebuilt.scale == 2.0
+    assert rebuilt.state_dict() == source.state_dict()
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize(
+    ("where", "error", "message"),
+    [
+        (
+            "missing/model.json",
+            FileNotFoundError,
+            r"cannot save {tmp}/missing/model.json: the folder {tmp}/missing",
+        ),
+        ("folder", IsADirectoryError, r"cannot save {tmp}/folder: it is a folder, not a file"),
+        ("model.json/", IsADirectoryError, r"cannot save {tmp}/model.json/: a path ending in a separator"),
+        (
+            "file/model.json",
+            NotADirectoryError,
+            r"cannot save {tmp}/file/model.json: {tmp}/file is not a folder",
+        ),
+    ],
+)
+def test_save_errors_name_the_path_and_the_problem(
+    tmp_path: Path, where: str, error: type[OSError], message: str
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    path = f"{tmp_path}/{where}"
+    with pytest.raises(error, match=message.format(tmp=re.escape(str(tmp_path)))) as info:
+        model().save(path)
+    assert ".tmp" not in str(info.value)
+    assert leftovers(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+
+
+def test_save_to_an_empty_path_or_the_current_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"cannot save to '': the path is empty"):
+        model().save("")
+    with pytest.raises(IsADirectoryError, match=r"cannot save \.: it is a folder, not a file"):
+        model().save(".")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_without_write_permission_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(args[0]))  # what open() raises there
+
+    monkeypatch.setattr("nn.module.open", refuse, raising=False)  # as a folder of another user's
+    with pytest.raises(
+        PermissionError, match=r"cannot save .*model.json: no permission to write in the folder"
+    ):
+        model().save(tmp_path / "model.json")
+
+
+def test_a_save_interrupted_at_any_point_removes_its_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "model.json"
+    model().save(path)
+    saved = path.read_bytes()
+
+    def interrupt(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        MLP(2, [3, 1], activation="tanh", seed=5).save(path)
+    assert path.read_bytes() == saved and leftovers(tmp_path) == []
+
+
+KILLED_MID_WRITE = """
+import os, sys, time
+from nn import MLP
+def hang(fd):
+    print("writing", flush=True)
+    time.sleep(60)
+os.fsync = hang
+MLP(2, [3, 1], seed=0).save(sys.argv[1])
+"""
+
+
+def test_a_later_save_removes_what_a_save_killed_mid_write_left(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    root = Path(__file__).resolve().parents[2]
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(path)], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+        left = leftovers(tmp_path)
+        assert len(left) == 1 and re.fullmatch(
+            rf"\.model\.json\.chainrule-save-{writer.pid}-[0-9a-f]{{32}}\.tmp", left[0]
+        )
+    finally:
+        writer.kill()
+        writer.wait()
+    # Another target's, this process's and a live process's temporary files are not touched.
+    others = [
+        f".other.json.chainrule-save-{writer.pid}-{'0' * 32}.tmp",
+        f".model.json.chainrule-save-{os.getpid()}-{'1' * 32}.tmp",
+        f".model.json.chainrule-save-{os.getppid()}-{'2' * 32}.tmp",
+    ]
+    for name in others:
+        (tmp_path / name).write_text("", encoding="utf-8")
+    model().save(path)
+    assert leftovers(tmp_path) == sorted(others)
+    assert load_model(path).state_dict() == model().state_dict()
+
+
+def test_saving_over_a_file_keeps_its_permissions_and_a_new_file_follows_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    model().save(path)
+    path.chmod(0o600)
+    model().save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o664)
+    model().save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    old = os.umask(0o027)
+    try:
+        model().save(tmp_path / "new.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+
+
+def test_explains_step_pictures_get_the_usual_permissions_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Beside the model files' test: autograd.explain writes its pictures the same way.
+    class Drawing:
+        def pipe(self, format: str) -> bytes:
+            return b"picture"
+
+    monkeypatch.setattr(BackwardTable, "draw_step", lambda self, n, format, **options: Drawing())
+    x = Value(2.0, label="x")
+    old = os.umask(0o022)
+    try:
+        paths = explain(x * x).write_pictures(tmp_path / "steps", "svg")
+    finally:
+        os.umask(old)
+    assert [stat.S_IMODE(p.stat().st_mode) for p in paths] == [0o644]
+    assert [p.read_bytes() for p in paths] == [b"picture"]
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["step-01.svg"]

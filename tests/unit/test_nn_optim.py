@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autograd import Value
-from nn import SGD, Adam, AdamW, CosineDecay, LinearDecay, StepDecay
+from nn import MLP, SGD, Adam, AdamW, CosineDecay, LinearDecay, StepDecay, load_model, mse_loss
 
 
 def param(data: float, grad: float) -> Value:
@@ -188,3 +189,103 @@ def test_optimizer_load_state_dict_checks_before_changing() -> None:
         with pytest.raises(ValueError, match=message):
             opt.load_state_dict(bad)
         assert opt.state_dict() == before
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: SGD(ps, lr=0.1),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.5, nesterov=True),
+        lambda ps: Adam(ps, lr=0.1, weight_decay=0.1),
+        lambda ps: AdamW(ps, lr=0.1),
+    ],
+)
+def test_gradients_made_with_create_graph_step_by_their_numbers(make: Any) -> None:
+    # backward(create_graph=True) leaves Values in .grad; the step takes their numbers,
+    # so p.data and the buffers stay floats and the state stays JSON-ready.
+    graph_params, float_params = [Value(2.0), Value(-0.5)], [Value(2.0), Value(-0.5)]
+    with_graph, with_floats = make(graph_params), make(float_params)
+    for _ in range(3):
+        with_graph.zero_grad()
+        a, b = graph_params
+        (a * a * b + b.tanh()).backward(create_graph=True)
+        assert all(isinstance(p.grad, Value) for p in graph_params)
+        for p, q in zip(float_params, graph_params, strict=True):
+            p.grad = q.grad.data
+        with_graph.step()
+        with_floats.step()
+    assert all(type(p.data) is float for p in graph_params)
+    assert [p.data for p in graph_params] == [p.data for p in float_params]
+    state = with_graph.state_dict()
+    assert all(type(x) is float for name in with_graph.buffers for x in state[name])
+    assert json.loads(json.dumps(state)) == state == with_floats.state_dict()
+
+
+def test_a_gradient_that_is_not_a_number_is_refused_and_nothing_changes() -> None:
+    p, q = param(1.0, 0.5), Value(2.0, label="w")
+    q.grad = "0.5"
+    opt = SGD([p, q], lr=0.1)
+    message = r"SGD.step: gradient of parameter 1 \(w\) is a str \('0.5'\), not a number; nothing was changed"
+    with pytest.raises(TypeError, match=message):
+        opt.step()
+    assert (p.data, q.data, opt.steps_taken) == (1.0, 2.0, 0)
+    q.grad = Value(math.inf)
+    with pytest.raises(FloatingPointError, match=r"parameter 1 \(w\) is inf; nothing was changed"):
+        opt.step()
+    assert (p.data, q.data, opt.steps_taken) == (1.0, 2.0, 0)
+
+
+def test_a_model_stepped_after_create_graph_still_saves(tmp_path: Path) -> None:
+    model = MLP(2, [3, 1], activation="tanh", seed=0)
+    loss = mse_loss([model([0.5, -1.0])], [1.0])
+    loss.backward(create_graph=True)
+    Adam(model.parameters(), lr=0.1).step()
+    assert all(type(p.data) is float for p in model.parameters())
+    model.save(tmp_path / "model.json")
+    assert load_model(tmp_path / "model.json").state_dict() == model.state_dict()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda ps: SGD(ps, lr=1e308),
+            r"SGD.step: the step would take parameter 1 \(w\) from -0.5 to -inf "
+            r"\(gradient 2.0, learning rate 1e\+308\); nothing was changed",
+        ),
+        (
+            lambda ps: SGD(ps, lr=1e308, momentum=0.9, nesterov=True),
+            r"SGD.step: the step would take parameter 1 \(w\) from -0.5 to -inf",
+        ),
+        (
+            lambda ps: AdamW(ps, lr=1e308, weight_decay=10.0),
+            r"AdamW.step: the step would take parameter 0 from 1.0 to -inf",
+        ),
+    ],
+)
+def test_a_step_that_overflows_is_refused_and_nothing_changes(make: Any, message: str) -> None:
+    p, q = param(1.0, 0.5), param(-0.5, 2.0)
+    q.label = "w"
+    optimizer = make([p, q])
+    before = optimizer.state_dict()
+    with pytest.raises(FloatingPointError, match=message):
+        optimizer.step()
+    assert (p.data, q.data) == (1.0, -0.5) and optimizer.state_dict() == before
+
+
+def test_a_step_that_would_overflow_a_moment_is_refused_and_nothing_changes() -> None:
+    p, q = param(1.0, 0.5), param(-0.5, 1e200)  # g * g overflows the second moment
+    optimizer = Adam([p, q], lr=0.1)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"Adam.step: the step would make second_moment\[1\] inf \(parameter 1, gradient 1e\+200, "
+        r"learning rate 0.1\); nothing was changed",
+    ):
+        optimizer.step()
+    assert (p.data, q.data) == (1.0, -0.5)
+    assert optimizer.state_dict() == {
+        "steps_taken": 0,
+        "first_moment": [0.0, 0.0],
+        "second_moment": [0.0, 0.0],
+    }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import importlib.util
 import math
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 from types import ModuleType
@@ -17,12 +19,14 @@ from nn import (
     MLP,
     SGD,
     Adam,
+    History,
     binary_accuracy,
     binary_cross_entropy,
     evaluate,
     fit,
     hinge_loss,
     make_blobs,
+    make_moons,
     make_xor,
     mse_loss,
     multiclass_accuracy,
@@ -261,7 +265,7 @@ def test_eager_steps_run_with_the_collector_paused_and_leave_it_on() -> None:
         batch_size=2,
         validation=(inputs, targets),
     )
-    assert seen == [False] * 6  # two batches and the validation pass, each epoch
+    assert seen == [False] * 7  # the validation pass before training; two batches and it, each epoch
     assert gc.isenabled()
 
 
@@ -288,3 +292,129 @@ def test_fit_frees_each_step_s_graph_by_reference_counting_alone() -> None:
         )
         assert len(probes) == 9
         assert [p() for p in probes] == [None] * 9
+
+
+@pytest.mark.parametrize("compile", [False, True, "batch"])
+def test_fit_stops_at_a_step_that_would_overflow_the_weights(compile: Any) -> None:
+    # With lr=1e300 the first step makes weights near 1e299 and the second would make them
+    # infinite: fit raises the optimizer's error and leaves the weights of the first step.
+    inputs, labels = make_moons(20, noise=0.1, seed=0)
+    models = [MLP(2, [4, 1], seed=0) for _ in range(2)]
+    optimizers = [SGD(m.parameters(), lr=1e300) for m in models]
+    options: dict[str, Any] = {"loss": hinge_loss, "progress": False, "compile": compile}
+    fit(models[0], inputs, signs(labels), optimizer=optimizers[0], epochs=1, **options)
+    with pytest.raises(FloatingPointError, match=r"SGD.step: the step would take parameter \d+ .* to -?inf"):
+        fit(models[1], inputs, signs(labels), optimizer=optimizers[1], epochs=5, **options)
+    assert optimizers[1].steps_taken == 1
+    assert models[1].state_dict() == models[0].state_dict()
+    assert all(math.isfinite(p.data) for p in models[1].parameters())
+
+
+def fit_checked(model: MLP, **overrides: Any) -> History:
+    """fit on two points with working defaults, `overrides` replacing any of them."""
+    arguments: dict[str, Any] = {
+        "inputs": [[0.0, 1.0], [1.0, 0.5]],
+        "targets": [1.0, -1.0],
+        "loss": hinge_loss,
+        "optimizer": SGD(model.parameters(), lr=0.1),
+        "epochs": 2,
+        "progress": False,
+    }
+    arguments.update(overrides)
+    return fit(model, **arguments)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"optimizer": None}, TypeError, r"fit: optimizer must be an nn Optimizer, such as SGD\(model"),
+        ({"loss": "hinge"}, TypeError, r"fit: loss must be a function of \(outputs, targets\).*got 'hinge'"),
+        ({"loss": None}, TypeError, r"fit: loss must be a function .*got None"),
+        ({"inputs": (x for x in [[0.0, 1.0]])}, TypeError, r"fit: inputs must be a sequence .*got generator"),
+        ({"targets": 1.0}, TypeError, r"fit: targets must be a sequence .*got float"),
+        ({"l2": True}, ValueError, r"fit: l2 must be a finite number >= 0, got True"),
+        ({"l2": math.nan}, ValueError, r"fit: l2 must be a finite number >= 0, got nan"),
+        ({"epochs": 2.0}, ValueError, r"fit: epochs must be a non-negative integer, got 2.0"),
+        ({"batch_size": True}, ValueError, r"fit: batch_size must be a positive integer, got True"),
+        ({"accuracy": 0.5}, ValueError, r"fit: accuracy must be 'auto', None or a function, got 0.5"),
+        ({"shuffle": "yes"}, ValueError, r"fit: shuffle must be True or False, got 'yes'"),
+        ({"shuffle": True, "seed": 1.5}, ValueError, r"fit: seed must be an integer or None, got 1.5"),
+        ({"seed": "0"}, ValueError, r"fit: seed must be an integer or None, got '0'"),
+        ({"progress": 1}, ValueError, r"fit: progress must be None, True or False, got 1"),
+        ({"compile": "fast"}, ValueError, r"fit: compile must be False, True or 'batch', got 'fast'"),
+        (
+            {"validation": ([[0.0, 1.0]],)},
+            ValueError,
+            r"fit: validation must be a pair .*got a tuple of length 1",
+        ),
+        ({"validation": {"inputs": []}}, ValueError, r"fit: validation must be a pair .*got a dict$"),
+        (
+            {"validation": ([[0.0, 1.0]], [1.0, -1.0])},
+            ValueError,
+            r"fit: validation needs as many targets as inputs \(at least one\), got 1 and 2",
+        ),
+        ({"validation": ([], [])}, ValueError, r"fit: validation needs as many targets as inputs"),
+        (
+            {"validation": ([[0.0, 1.0, 2.0]], [1.0])},
+            ValueError,
+            r"fit: the validation set fails before training: MLP expects 2 inputs, got 3",
+        ),
+        (
+            {"validation": ([[0.0, 1.0]], ["yes"])},
+            TypeError,
+            r"fit: the validation set fails before training: ",
+        ),
+    ],
+)
+def test_fit_checks_every_argument_before_training(
+    overrides: dict[str, Any], error: Any, message: str
+) -> None:
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(error, match=message):
+        fit_checked(model, **overrides)
+    assert model.state_dict() == before
+
+
+def test_fit_refuses_an_optimizer_over_another_models_parameters() -> None:
+    model, other = MLP(2, [3, 1], seed=0), MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(
+        ValueError,
+        match=r"fit: none of the Adam optimizer's 13 parameters is one of the model's 13 "
+        r"\(an optimizer made for another model\?\); make it with Adam\(model.parameters\(\), ...\)",
+    ):
+        fit_checked(model, optimizer=Adam(other.parameters()))
+    assert model.state_dict() == before == other.state_dict()
+    # An optimizer over some of the model's parameters trains those and leaves the rest.
+    last = model.layers[1].parameters()
+    fit_checked(model, optimizer=SGD(last, lr=0.1))
+    changed = [name for name, value in model.state_dict().items() if value != before[name]]
+    assert changed and all(name.startswith("layers.1.") for name in changed)
+
+
+def test_fit_compile_batch_without_numpy_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "numpy", None)  # as if it were not installed
+    model = MLP(2, [3, 1], seed=0)
+    before = model.state_dict()
+    with pytest.raises(
+        ImportError, match=r"fit: compile='batch' needs numpy.*pip install 'chainrule\[fast\]'"
+    ):
+        fit_checked(model, compile="batch")
+    assert model.state_dict() == before
+
+
+def test_the_demo_without_matplotlib_says_what_to_install(tmp_path: Path) -> None:
+    script = (
+        "import runpy, sys\n"
+        "sys.modules['matplotlib'] = None  # as if it were not installed\n"
+        f"sys.argv = ['demo.py', '--out', {str(tmp_path / 'out')!r}]\n"
+        f"runpy.run_path({str(DEMO)!r}, run_name='__main__')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr == (
+        "demo.py draws its pictures with matplotlib, which is not installed: pip install 'chainrule[demo]' "
+        "(or run `make demo`, which installs everything it needs)\n"
+    )
+    assert not (tmp_path / "out").exists()  # stopped before any work
