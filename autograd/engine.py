@@ -412,6 +412,8 @@ class Op:
         self.arithmetic = arithmetic
         self.number_side: str | None = None  # "left" or "right" for x + 2 and 2 - x (see _numbered)
         self.gate: Op | None = None  # the activation a fused dot applies (see _fused)
+        # The float pullback for nodes with each number of parents (see propagate).
+        self.pullbacks: dict[int, Callable[[Value, float], None]] = {}
 
     def __call__(self, *args: Operand) -> Value:
         # Numbers become leaves, as a user op's inputs are all parents.
@@ -669,7 +671,7 @@ def _fused(gate: Op) -> Op:
 
     def rule(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
         (slope,) = gate.local_grad(m, out, None)
-        if type(slope) is float and slope == 0.0:
+        if not slope:  # a number 0 (a Value slope is never taken for one)
             return (0.0,) * len(inputs)
         return tuple(slope * local for local in _dot_local_grads(inputs))
 
@@ -695,6 +697,9 @@ OPS: dict[str, Op] = {
     "sin": SIN, "cos": COS, "tan": TAN, "abs": ABS, "tanh": TANH, "sigmoid": SIGMOID, "relu": RELU,
     **{f"dot_{name}": op for name, op in FUSED.items()},
 }  # fmt: skip
+
+
+_BUILT_IN = frozenset(OPS.values())
 
 
 # ---- the math namespaces that rules are written with ------------------------
@@ -885,25 +890,26 @@ def _node(data: float, parents: tuple[Value, ...], op: Op, params: tuple[Any, ..
 
 
 def make_nodes(
-    op: Op, data: Iterable[float], parents: Iterable[tuple[Value, ...]], params: tuple[Any, ...] = ()
+    op: Op, data: Iterable[float], parents: Iterable[tuple[Value, ...]], params: Iterable[tuple[Any, ...]]
 ) -> list[Value]:
     """Nodes of one op at once, their data already computed: what a layer makes (see layers.py).
 
-    The same nodes as `apply` makes one by one, without its per-node checks:
-    the caller has computed `data` with the op's forward on valid inputs.
+    One node for each item of `data`, `parents` and `params` (one tuple of
+    params per node): the nodes `apply` makes one by one, without its per-node
+    checks, since the caller computed `data` with the op's forward.
     """
     if _mode_blocks or _anomaly_blocks:
-        return [_node(d, p, op, params) for d, p in zip(data, parents, strict=True)]
+        return [_node(d, p, op, q) for d, p, q in zip(data, parents, params, strict=False)]
     nodes: list[Value] = []
     emit = nodes.append
-    for d, p in zip(data, parents, strict=True):
+    for d, p, q in zip(data, parents, params, strict=False):  # params may be endless: repeat(())
         node = _new(Value)  # _node's work, inline: this is most of a network's forward pass
         node.data = d
         node.grad = 0.0
         node.label = ""
         node._parents = p
         node._operation = op
-        node._params = params
+        node._params = q
         node._visit = None
         emit(node)
     return nodes
@@ -971,16 +977,14 @@ def _inner_nodes_zeroed(root: Value) -> list[Value]:
         node = pop()
         if node is None:  # all of the next node's parents are done
             emit(pop())  # type: ignore[arg-type]
-            continue
-        if node._visit is token:
-            continue
-        node._visit = token
-        node.grad = 0.0
-        push(node)
-        push(None)
-        for parent in node._parents:
-            if parent._operation is not None and parent._visit is not token:
-                push(parent)
+        elif node._visit is not token:
+            node._visit = token
+            node.grad = 0.0
+            push(node)
+            push(None)
+            for parent in node._parents:
+                if parent._operation is not None and parent._visit is not token:
+                    push(parent)
     return order
 
 
@@ -991,33 +995,34 @@ def propagate(nodes: Iterable[Value]) -> None:
     is exactly 0 passes nothing on, whatever its local gradients: 0 times an
     infinite local gradient (sqrt at 0) counts as 0.
     """
-    m = FLOAT_MATH
     for node in nodes:
         upstream = node.grad
-        if not upstream:
-            continue
-        parents = node._parents
-        rule = node._operation.local_grad  # type: ignore[union-attr]
-        params = node._params
-        # The calls below differ only in how the arguments are passed (the most common
-        # shapes written out): each is rule(m, out, *inputs, *params).
-        if len(parents) == 1:
-            a = parents[0]
-            if not params:
-                a.grad += upstream * rule(m, node.data, a.data)[0]
-            elif len(params) == 1:
-                a.grad += upstream * rule(m, node.data, a.data, params[0])[0]
-            else:
-                a.grad += upstream * rule(m, node.data, a.data, *params)[0]
-        elif len(parents) == 2 and not params:
-            a, b = parents
-            local_a, local_b = rule(m, node.data, a.data, b.data)
-            a.grad += upstream * local_a
-            b.grad += upstream * local_b
-        else:
-            local = rule(m, node.data, *map(_data, parents), *params)
-            for parent, local_p in zip(parents, local, strict=True):
-                parent.grad += upstream * local_p
+        if upstream:
+            op = node._operation
+            fast = op.pullbacks.get(len(node._parents))  # type: ignore[union-attr]
+            if fast is None:
+                fast = _pullback_for(op, len(node._parents))  # type: ignore[arg-type]
+            fast(node, upstream)
+
+
+def pullback(node: Value, upstream: float) -> None:
+    """The chain rule at one gate: add upstream gradient x local gradient into each parent."""
+    parents = node._parents
+    local = node._operation.local_grad(FLOAT_MATH, node.data, *map(_data, parents), *node._params)  # type: ignore[union-attr]
+    for parent, local_p in zip(parents, local, strict=True):
+        parent.grad += upstream * local_p
+
+
+def _pullback_for(op: Op, inputs: int) -> Callable[[Value, float], None]:
+    # For the built-in ops, the same chain rule as straight-line code derived from the
+    # op's rule (fastpath.py); for others, and rules it cannot derive from, pullback().
+    fast = None
+    if op in _BUILT_IN:
+        from .fastpath import derive
+
+        fast = derive(op, inputs, len(op.params))
+    op.pullbacks[inputs] = fast = fast or pullback
+    return fast
 
 
 # ---- coercion and copies -------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from itertools import chain
+from itertools import chain, repeat
 from numbers import Real
 from operator import add, attrgetter, mul
 from typing import Any, cast
@@ -117,7 +117,10 @@ def dots_batch(
     bs = cast("Sequence[Value]", biases)
     tails = [(b,) for b in bs] if has_bias else [()] * m
     bias_data = [(b.data,) for b in bs] if has_bias else []
+    weight_parents = [(*ws, *tail) for ws, tail in zip(row_weights, tails, strict=True)]
+    # The layer's nodes for every input vector, gathered by op and made at once at the end.
     result: list[list[Value]] = []
+    pending: dict[Op, tuple[list[float], list[tuple[Value, ...]], list[tuple[Any, ...]], list[int]]] = {}
     for xs in xss:
         size = _length(xs, "dot: each input vector")
         input_types = set(map(type, xs))
@@ -145,13 +148,25 @@ def dots_batch(
         except (OverflowError, ValueError):  # a row with no finite sum: dot gives it inf or nan
             result.append(_dots_by_row(rows, xs, biases, activation))
             continue
-        parents = [(*ws, *inputs, *tail) for ws, tail in zip(row_weights, tails, strict=True)]
+        if inputs:
+            parents = [(*ws, *inputs, *tail) for ws, tail in zip(row_weights, tails, strict=True)]
+        else:  # numbers: the parents are the weights (and bias) alone, the same for every vector
+            parents = weight_parents
         if fused is not None:
             if is_anomaly_enabled():
                 for total, p in zip(sums, parents, strict=True):
                     check_weighted_sum(total, p, fused.name)
             sums = list(map(fused.gate.forward, sums))  # type: ignore[union-attr]
-        result.append(make_nodes(op, sums, parents, params))
+        data, parent_lists, param_lists, places = pending.setdefault(op, ([], [], [], []))
+        data += sums
+        parent_lists += parents
+        param_lists += [params] * m
+        places.append(len(result))
+        result.append([])
+    for op, (data, parent_lists, param_lists, places) in pending.items():
+        nodes = make_nodes(op, data, parent_lists, param_lists)
+        for k, place in enumerate(places):
+            result[place] = nodes[k * m : (k + 1) * m]
     return result
 
 
@@ -184,7 +199,7 @@ def activate(values: Iterable[Operand], activation: str) -> list[Value]:
             f"activate: unknown activation {activation!r} (choose from linear, relu, tanh, sigmoid)"
         )
     inputs = _as_values(values, activation)  # a number becomes a leaf, as in the Value methods
-    return make_nodes(gate, map(gate.forward, map(_data, inputs)), [(v,) for v in inputs])
+    return make_nodes(gate, map(gate.forward, map(_data, inputs)), zip(inputs), repeat(()))  # zip: 1-tuples
 
 
 def _dots_by_row(

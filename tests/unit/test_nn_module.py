@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from autograd import BackwardTable, Value, explain
+from autograd import Value, explain
+from autograd.explainer import BackwardTable
 from nn import MLP, Layer, ModelFileError, Module, Neuron, StateDictError, load_model
 
 
