@@ -10,8 +10,10 @@ import argparse
 import time
 from pathlib import Path
 
-import autograd
-from autograd import no_grad
+from autograd import explain, no_grad
+from autograd.apple import apple_price as build_apple_price
+from autograd.apple import draw_apple_price
+from autograd.draw import DotNotFoundError
 from nn import MLP, SGD, History, LinearDecay, fit, hinge_loss, make_moons, signs
 
 MOONS_SEED = 1  # data and initial weights; with it the demo reaches 100% training accuracy
@@ -19,12 +21,12 @@ MOONS_SEED = 1  # data and initial weights; with it the demo reaches 100% traini
 
 def apple_price(out: Path) -> None:
     """The seeds' apple-price graph x -> [*] -> [*] -> f, L = (f - 219)^2 / 2: its table and pictures."""
-    graph = autograd.apple_price()
+    graph = build_apple_price()
     print("apple price: f = x*m*t, L = (f - 219)^2 / 2")
     print(f"  f = {graph.f.data:.10g}, L = {graph.L.data:.10g}")
-    table = autograd.explain(graph.L)
+    table = explain(graph.L)
     print("\n".join(f"  {line}" if line else "" for line in table.text().splitlines()))
-    drawing = autograd.draw_apple_price()
+    drawing = draw_apple_price()
     try:
         for fmt in ("svg", "png"):
             path = out / f"apple-price.{fmt}"
@@ -32,7 +34,7 @@ def apple_price(out: Path) -> None:
             print(f"  wrote {path}")
         steps = table.write_pictures(out / "apple-price-steps", "png")
         print(f"  wrote {len(steps)} step pictures of the backward pass to {out / 'apple-price-steps'}")
-    except autograd.DotNotFoundError as exc:
+    except DotNotFoundError as exc:
         source = out / "apple-price.gv"
         source.write_text(drawing.source, encoding="utf-8")
         print(f"  {exc}\n  wrote the DOT source to {source} instead")
