@@ -9,10 +9,14 @@ Read it top to bottom:
    local-gradient rule, domain, how drawings show it). Every part of the
    package reads the records: the Value methods, `backward()`, the compilers,
    the drawings, `explain` and the tests.
-3. Making nodes, and `no_grad()`.
+3. Making nodes: `apply(op, *inputs)` checks the op's domain, runs its
+   forward and records the node (unless `no_grad()`, grad_mode.py, is on).
 4. `backward()`: order the graph so that every node comes after its parents,
    then walk it backwards, each node giving each parent upstream gradient
-   times local gradient (the chain rule), summed over every path.
+   times local gradient (the chain rule, `pullback`), summed over every path.
+   The built-in ops run the same chain rule as code derived from their rules
+   (fastpath.py); hooks, anomaly mode and `create_graph` take the general
+   pass (general.py), which reads the same rules.
 
 A local-gradient rule is written with arithmetic and a math namespace `m`, so
 the one expression computes float gradients (`m` is `FLOAT_MATH`) and, for
@@ -45,6 +49,7 @@ __all__ = [
     "LocalGrad",
     "Op",
     "Value",
+    "apply",
     "enable_grad",
     "hooked",
     "is_grad_enabled",
@@ -52,6 +57,7 @@ __all__ = [
     "no_grad",
     "primitive",
     "propagate",
+    "pullback",
     "topological_order",
     "zero_grad",
 ]
@@ -406,7 +412,7 @@ class Op:
         self.domain = domain
         self.error = error
         self.numpy = numpy
-        self.label = title
+        self.title_format = title
         self.symbol = name if symbol is None else symbol
         self.notation = notation
         self.arithmetic = arithmetic
@@ -428,7 +434,7 @@ class Op:
 
     def title(self, params: tuple[Any, ...]) -> str:
         """The name a node of this op shows (`Value.op`): the op's name, its params written in ('**2')."""
-        return self.name if self.label is None else self.label.format(*params)
+        return self.name if self.title_format is None else self.title_format.format(*params)
 
     def sign(self, params: tuple[Any, ...]) -> str:
         """How a drawing shows a gate of this op: its symbol, its params written in."""
