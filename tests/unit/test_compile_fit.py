@@ -64,7 +64,10 @@ def test_compiled_training_follows_the_eager_trajectory_exactly(options: dict[st
 def test_compiled_training_with_adam_and_validation() -> None:
     inputs, labels = make_moons(30, noise=0.1, seed=4)
     results = []
-    for compile in (False, True):
+    # compile=True matches eager mode without the tape bit for bit. The tape agrees up to rounding:
+    # it adds a layer's products with the builtin sum(), compensated from Python 3.12 on.
+    modes: list[dict[str, Any]] = [{"tape": False}, {"compile": True}, {"tape": True}]
+    for mode in modes:
         model = MLP(2, [6, 1], activation="tanh", seed=1)
         history = fit(
             model,
@@ -75,10 +78,15 @@ def test_compiled_training_with_adam_and_validation() -> None:
             epochs=10,
             validation=(inputs[:10], signs(labels)[:10]),
             progress=False,
-            compile=compile,
+            **mode,
         )
         results.append((history.loss, history.val_loss, [p.data for p in model.parameters()]))
-    assert results[0] == results[1]
+    searched, compiled, taped = results
+    assert compiled == searched
+    # Adam divides a gradient by its running size: the output bias's gradient cancels to 0 on the
+    # tape and to -1.4e-17 without it on Python 3.12+, and Adam turns that into steps of 7e-11.
+    for taped_numbers, searched_numbers in zip(taped, searched, strict=True):
+        assert taped_numbers == pytest.approx(searched_numbers, rel=1e-9, abs=1e-9)
 
 
 def test_compile_refuses_shuffled_batches() -> None:
