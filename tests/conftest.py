@@ -1,7 +1,7 @@
 """Test-wide set-up: Hypothesis profiles, and the `dot` fixture.
 
 `dev` (the default) is quick for local runs; `ci` tries many more examples and
-is what `.ci/run` selects with HYPOTHESIS_PROFILE=ci.
+is what `.ci/run` selects with HYPOTHESIS_PROFILE=ci on the newest Python.
 """
 
 from __future__ import annotations
