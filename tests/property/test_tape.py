@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -157,7 +158,8 @@ def test_a_taped_network_matches_central_differences(net: Network) -> None:
     point = [w for spec in net.layers for ws in spec.weights for w in ws]
     point += [b for spec in net.layers for b in spec.biases or []]
 
-    def network_of(*params: Value) -> Value:
+    def network_of(*params: Value, checked: bool = True) -> Value:
+        """The network at `params`; with `checked`, a sum within 1e-3 of a relu kink raises NearKinkError."""
         flat = list(params)
         weights = [flat.pop(0) for _ in range(sum(m * n for m, n, _ in shapes))]
         layers = []
@@ -167,7 +169,7 @@ def test_a_taped_network_matches_central_differences(net: Network) -> None:
         xss: Sequence[Sequence[Any]] = net.inputs
         for rows, biases, spec in layers:
             sums = dots_batch(rows, xss, biases)
-            if spec.activation == "relu" and any(abs(s.data) < 1e-3 for row in sums for s in row):
+            if checked and spec.activation == "relu" and any(abs(s.data) < 1e-3 for row in sums for s in row):
                 raise NearKinkError("relu")
             xss = [activate(row, spec.activation) for row in sums]
         outputs = [y for ys in xss for y in ys]
@@ -181,5 +183,7 @@ def test_a_taped_network_matches_central_differences(net: Network) -> None:
             assume(False)
         out.backward()
     assert record.used
-    for leaf, numerical in zip(leaves, numerical_grad(network_of, point), strict=True):
+    # Unchecked around the point: a sum just past the margin there may be just inside it at x +- eps.
+    central = numerical_grad(partial(network_of, checked=False), point)
+    for leaf, numerical in zip(leaves, central, strict=True):
         assert abs(leaf.grad - numerical) <= 1e-5 + 1e-3 * abs(numerical)
