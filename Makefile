@@ -44,5 +44,6 @@ $(STAMP): pyproject.toml
 dot:
 	@bash scripts/ensure-dot.sh
 
+# .venv-3.X: the per-version environments of .ci/run
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-3.* out .pytest_cache .mypy_cache .ruff_cache .hypothesis

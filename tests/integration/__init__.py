@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import os
 import random
-import shutil
-
-import pytest
 
 from autograd import Value
-
-
-def require_dot() -> None:
-    """Skip when `dot` is missing on a developer's machine; fail when it is missing in CI."""
-    if shutil.which("dot") is not None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail("graphviz's dot program is missing in CI: run `bash scripts/ensure-dot.sh`")
-    pytest.skip("graphviz's dot program is not installed (bash scripts/ensure-dot.sh installs it)")
 
 
 def moons_loss(points: int = 100, seed: int = 0) -> Value:

@@ -12,14 +12,12 @@ from hypothesis import strategies as st
 from autograd import Value, draw_dot, explain
 from autograd.apple import apple_price, draw_apple_price
 from autograd.apple import main as apple_main
-from tests.integration import moons_loss, require_dot
+from tests.integration import moons_loss
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-@pytest.fixture(autouse=True)
-def _dot() -> None:
-    require_dot()
+pytestmark = pytest.mark.usefixtures("dot")
 
 
 def svg_texts(svg: str) -> list[str]:

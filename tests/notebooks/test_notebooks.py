@@ -179,7 +179,9 @@ def test_the_kernel_is_this_environment() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_notebook_runs_afresh_and_shows_its_numbers(name: str) -> None:
+def test_notebook_runs_afresh_and_shows_its_numbers(name: str, request: pytest.FixtureRequest) -> None:
+    if EXPECTED[name]["svg"]:  # its graph pictures are drawn by dot
+        request.getfixturevalue("dot")
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     for cell in nb.cells:

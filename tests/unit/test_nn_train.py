@@ -213,11 +213,11 @@ def test_fit_refuses_inputs_that_are_not_finite_and_changes_nothing(compile: Any
 
 @pytest.mark.parametrize(("loss", "fused"), [(softmax_cross_entropy, False), (hinge_loss, True)])
 def test_compiled_fit_runs_the_librarys_primitives_like_eager_mode(loss: Any, fused: bool) -> None:
-    # logsumexp is a primitive whose forward nn registers; the compiler knows the fused dot nodes'.
+    # logsumexp is a primitive: its record carries its forward, as the fused dot records do.
     inputs, labels = make_xor(24, seed=1)
     targets: list[Any] = labels if loss is softmax_cross_entropy else signs(labels)
     results = []
-    for compile in (False, True):
+    for compile in (False, True):  # bit for bit, on every Python
         model = MLP(2, [5, 2 if loss is softmax_cross_entropy else 1], "tanh", seed=2, fused=fused)
         history = fit(
             model,
@@ -229,7 +229,8 @@ def test_compiled_fit_runs_the_librarys_primitives_like_eager_mode(loss: Any, fu
             compile=compile,
         )
         results.append((history.loss, model.state_dict()))
-    assert results[1] == results[0]
+    eager, compiled = results
+    assert compiled == eager
 
 
 def test_fit_and_evaluate_run_a_subclass_s_own_forward_pass() -> None:
