@@ -167,7 +167,7 @@ class Module:
         theirs, ours = _architecture(document["config"]), _architecture(self.config())
         if theirs != ours:
             raise ModelFileError(
-                f"{source}: architecture {_brief(theirs)} does not match this model's {ours}"
+                f"{source}: architecture {_brief(theirs)} does not match this model's {_brief(ours)}"
             )
         try:
             self.load_state_dict(document["parameters"])
@@ -279,7 +279,8 @@ def _read_document(source: Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         hint = " (the file looks truncated)" if truncated else ""
-        raise ModelFileError(f"{source}: not valid JSON{hint}: {exc.msg} at line {exc.lineno}") from None
+        message = exc.msg.removesuffix(" at")  # json's "Unterminated string starting at"
+        raise ModelFileError(f"{source}: not valid JSON{hint}: {message} at line {exc.lineno}") from None
     except ValueError as exc:
         raise ModelFileError(f"{source}: {exc}") from None
     except RecursionError:
