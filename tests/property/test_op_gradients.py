@@ -6,7 +6,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from autograd import Value, gradcheck, numerical_grad, topological_order
+from autograd import Value, gradcheck, topological_order
+from autograd.gradcheck import numerical_grad
 from tests.strategies import OP_CASES, NearKinkError, OpCase, Step, programs, run_program
 
 
