@@ -13,18 +13,27 @@ What a node becomes: a node that depends on a per-example argument is
 computed once per call exactly as `trace` computes it. A gradient flowing from
 batched nodes into a number is summed over the batch.
 
-Where the speed comes from, blocks: dot nodes that read the same batched nodes
-with weights and biases that are numbers (a layer's neurons) are the columns
-of ONE matrix product over the batch, `Z = X @ W.T + b`; when X's columns are
-another block's columns, that block's matrix is X as it is. An op applied to
-every column of a block (relu on a layer's sums) is one numpy call on the
-block's matrix. Everything else is one numpy operation per node on (B,) arrays.
+Each op is read from its record (`engine.Op`), as `trace` reads it (see
+codegen.py). Its forward on arrays is the record's numpy form: the name of a
+function of `numpy_math()` (`numpy="exp"`) or a function of arrays; else its
+forward run on symbols when that is arithmetic, which runs on arrays as it is
+(`x * 2`, `x ** 3`); else (a `primitive` given no `numpy=`) the forward runs
+once per example, in Python. A domain that runs on symbols is tested on the
+whole array. The backward code comes from each op's one local-gradient rule,
+called on symbols with a math namespace of numpy functions (`numpy_math()`),
+so that `m.step(a)` works elementwise; a rule that cannot run on symbols runs
+at call time once per example, on floats.
 
-The backward code comes from each op's one local-gradient rule, called once
-on symbols as `trace` does, with a math namespace of numpy functions
-(`numpy_math()`) so that `m.step(a)` works elementwise; a rule that cannot run
-on symbols runs at call time once per example, on floats. The one backward
-written here is a dot block's, and it is the dot rule in matrix shape.
+Where the speed comes from, blocks: dot nodes (the records `dot`, dot with
+numbers, and fused `dot+gate`) that read the same batched nodes with weights
+and biases that are numbers (a layer's neurons) are the columns of ONE matrix
+product over the batch, `Z = X @ W.T + b`; when X's columns are another
+block's columns, that block's matrix is X as it is. A fused block applies its
+gate record's numpy form to the product, and its backward takes the gate's
+slope from the gate record's rule. An op applied to every column of a block
+(relu on a layer's sums) is one numpy call on the block's matrix. Everything
+else is one numpy operation per node on (B,) arrays. The one backward written
+here is a dot block's, and it is the dot rule in matrix shape.
 
 Results equal eager mode's up to floating-point rounding (a matrix product
 adds in another order than `math.fsum`), not bit for bit as `trace`'s do. The
@@ -38,45 +47,45 @@ from __future__ import annotations
 
 import importlib
 import math
-import re
 from collections.abc import Callable, Sequence
 from functools import cache, partial
 from types import SimpleNamespace
 from typing import Any
 
-from .compiler import (
-    _BUILTIN,
-    _INFIX,
+from .codegen import (
+    CompileError,
+    GradientSums,
+    Graph,
+    Names,
+    OpFailedError,
     Spec,
+    Sym,
+    SymMath,
     TraceMismatchError,
-    _aux_result,
-    _check_baked,
-    _check_params,
-    _check_sum,
-    _dot_terms,
-    _emit_forward,
-    _emit_sum,
-    _exponent,
-    _first_difference,
-    _flatten,
-    _GradientSums,
-    _Graph,
-    _is_simple,
-    _list_source,
-    _local_expressions,
-    _Names,
-    _operand,
-    _OpFailedError,
-    _rebuild_all,
-    _registered_forward,
-    _rule_of,
-    _split_result,
-    _Sym,
-    _SymMath,
-    _times,
-    _times_unless_zero,
+    aux_result,
+    check_baked,
+    check_params,
+    domain_guard,
+    dot_parts,
+    emit_forward,
+    emit_sum,
+    fail,
+    first_difference,
+    flatten,
+    is_exact_sum,
+    is_simple,
+    list_source,
+    local_gradients,
+    number,
+    rebuild_all,
+    split_result,
+    sum_terms,
+    symbolic,
+    times,
+    times_unless_zero,
 )
-from .engine import _GATES, FLOAT_MATH, Value, enable_grad, gradient_totals
+from .engine import FLOAT_MATH, Op, Value, enable_grad
+from .general import gradient_totals
 
 __all__ = ["REDUCTIONS", "BatchedFunction", "numpy_math", "trace_batch"]
 
@@ -97,11 +106,14 @@ def _numpy() -> Any:
 
 @cache
 def numpy_math() -> Any:
-    """The math namespace `m` of local-gradient rules on numpy arrays, elementwise.
+    """The math namespace `m` of local-gradient rules on numpy arrays, elementwise; and the ops' numpy forms.
 
     Each function agrees with FLOAT_MATH's, entry by entry (nan included:
     `step(nan)` is 0 as `1.0 if nan > 0.0 else 0.0` is), so a rule written
-    with `m` computes a whole batch's local gradients in one call.
+    with `m` computes a whole batch's local gradients in one call. An op's
+    record names its forward on arrays here (`numpy="relu"`): each agrees with
+    the op's forward on floats, nan included, up to the last bit of numpy's
+    own exp, sin and the like.
     """
     np = _numpy()
 
@@ -121,6 +133,10 @@ def numpy_math() -> Any:
     def step(x: Any) -> Any:
         return np.where(x > 0.0, 1.0, 0.0)
 
+    def gated(slope: Any, x: Any) -> Any:
+        with np.errstate(invalid="ignore"):  # 0 * inf where the slope is 0: not taken
+            return np.where(slope == 0.0, 0.0, slope * x)
+
     def sign(x: Any) -> Any:
         return np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0))
 
@@ -129,15 +145,23 @@ def numpy_math() -> Any:
 
     return SimpleNamespace(
         exp=np.exp,
+        expm1=np.expm1,
         log=np.log,
+        log1p=np.log1p,
         sin=np.sin,
         cos=np.cos,
+        tan=np.tan,
         tanh=np.tanh,
         sqrt=np.sqrt,
+        abs=np.abs,
         sigmoid=sigmoid,
+        # fmax, not maximum: relu(nan) is 0.0, and fmax passes over nan (at -0.0 it may give
+        # -0.0 for the forward's 0.0: equal, and relu's slope there is 0 either way)
+        relu=partial(np.fmax, 0.0),
         pow=power,
         xlogy=xlogy,
         step=step,
+        gated=gated,
         sign=sign,
         data=data,
     )
@@ -153,18 +177,25 @@ def _columns(size: int, values: Sequence[Any]) -> list[list[float]]:
     return [v.tolist() if getattr(v, "ndim", 0) else [float(v)] * size for v in values]
 
 
-def _rows_forward(size: int, forward: Callable[..., float], *inputs: Any) -> Any:
-    """A primitive's forward on floats, example by example: its registered forward knows no arrays."""
+def _rows_forward(size: int, record: Op, params: tuple[Any, ...], index: int, *inputs: Any) -> Any:
+    """An op with no numpy form, on floats example by example, its domain checked as the engine checks it."""
     np = _numpy()
-    return np.array(
-        [float(forward(*row)) for row in zip(*_columns(size, inputs), strict=True)], dtype=np.float64
-    )
+    forward, domain = record.forward, record.domain
+    out = []
+    for row in zip(*_columns(size, inputs), strict=True):
+        if domain is not None and not domain(*row, *params):
+            fail(index)
+        out.append(float(forward(*row, *params)))
+    return np.array(out, dtype=np.float64)
 
 
-def _rows_rule(size: int, rule: Callable[..., Sequence[Any]], out: Any, *inputs: Any) -> tuple[Any, ...]:
+def _rows_rule(
+    size: int, rule: Callable[..., Sequence[Any]], params: tuple[Any, ...], out: Any, *inputs: Any
+) -> tuple[Any, ...]:
     """A rule that cannot run on symbols, on floats example by example, as backward() runs it."""
     np = _numpy()
-    locals_ = [rule(FLOAT_MATH, *row) for row in zip(*_columns(size, [out, *inputs]), strict=True)]
+    rows = zip(*_columns(size, [out, *inputs]), strict=True)
+    locals_ = [rule(FLOAT_MATH, *row, *params) for row in rows]
     return tuple(np.array([float(row[i]) for row in locals_]) for i in range(len(inputs)))
 
 
@@ -214,13 +245,13 @@ class _DotBlock(_Block):
         xs: list[Value],
         weights: list[list[list[Value | float]]],
         biases: list[Value | None],
-        gate: str | None = None,
+        gate: Op | None = None,
     ) -> None:
         super().__init__(name, members)
         self.xs = xs
         self.weights = weights
         self.biases = biases
-        self.gate = gate  # the activation of fused dot nodes, applied to the whole product
+        self.gate = gate  # the gate record of fused dot nodes, applied to the whole product
         self.source: _Block | None = None  # the block whose matrix is X, if there is one
         self.source_columns: list[int] = []  # X's column c is the source's column source_columns[c]
 
@@ -250,27 +281,43 @@ class _MapBlock(_Block):
         return all(slot is not None for slot in self.slots)
 
 
-# ops whose forward is the numpy function of the same name
-_NUMPY_CALLS = {"exp", "expm1", "log", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "abs"}
-_ELEMENTWISE = {*_INFIX, "neg", "pow_const", "pow", "sigmoid", "relu", *_NUMPY_CALLS}
-_DOTS = {"dot", "dot_bias", "dot_const", "dot_const_bias"}
-# A dot fused with its activation (dot(..., activation=...)) by its rule: the gate's name.
-_FUSED: dict[Any, str] = {rule: name for name, (_, rule, _) in _GATES.items()}
-_GATE_RULES = {kind: rule for rule, kind in _BUILTIN.items() if kind in _GATES}  # relu's, tanh's, sigmoid's
+def _array_forward(record: Op, inputs: list[str], params: tuple[Any, ...], names: Names) -> str | None:
+    """The numpy expression of `record`'s forward on arrays (or a block's matrices); None if it has none.
+
+    The record's numpy form, a function of numpy_math() by name or a function of
+    arrays; else its forward on symbols when that is arithmetic, which runs on
+    arrays as it is. An op with neither runs once per example.
+    """
+    form = record.numpy
+    arguments = [*inputs, *[number(p, names) for p in params]]
+    if form is None:
+        return symbolic(record.forward, inputs, params)
+    function = getattr(numpy_math(), form, None) if isinstance(form, str) else form
+    if not callable(function):
+        raise CompileError(
+            f"trace_batch: op {record.name!r} names {form!r} as its numpy form, which is not a function "
+            "of autograd.batched.numpy_math() (give a function of numpy arrays, or None)"
+        )
+    return f"{names.bind(function)}({', '.join(arguments)})"
 
 
-def _rule_identity(rule: Any) -> Any:
-    # Two nodes share a rule if it is the same function with the same numbers folded in
-    # (a power's exponent, x * 2's 2); the engine makes such partials afresh for some ops.
-    if isinstance(rule, partial):
-        return (rule.func, rule.args, tuple(sorted(rule.keywords.items())))
-    return rule
+def _slope(gate: Op, out: str, math_ns: SymMath) -> str | None:
+    """A gate's local gradient from its output alone (its rule reads nothing else) on arrays, or None."""
+    try:
+        (slope,) = gate.local_grad(math_ns, Sym(out), None)
+    except Exception:
+        return None
+    if isinstance(slope, Sym):
+        return slope.text
+    if type(slope) is not bool and isinstance(slope, (int, float)):
+        return number(float(slope), Names())
+    return None
 
 
 class _Plan:
     """Which nodes are batched, which need a gradient, and the blocks they form."""
 
-    def __init__(self, graph: _Graph, argument_leaves: list[list[Value]], input_grads: bool) -> None:
+    def __init__(self, graph: Graph, argument_leaves: list[list[Value]], input_grads: bool) -> None:
         self.graph = graph
         index = graph.index
         inputs = set(graph.inputs)
@@ -296,21 +343,24 @@ class _Plan:
 
     # -- dot blocks: found in one pass, since they depend on no other block
 
-    def _dot_blocks(self, graph: _Graph, batched: set[Value], index: dict[Value, int]) -> list[_DotBlock]:
+    def _dot_blocks(self, graph: Graph, batched: set[Value], index: dict[Value, int]) -> list[_DotBlock]:
         # by the gate (None for plain dots) and the columns of X
         groups: dict[
-            tuple[str | None, tuple[int, ...]], list[tuple[Value, list[Any], list[Any], Value | None]]
+            tuple[Op | None, tuple[int, ...]], list[tuple[Value, list[Any], list[Any], Value | None]]
         ] = {}
+        gates: dict[Op, bool] = {}
         for v in graph.order:
             if v not in batched or v.is_leaf:
                 continue
-            gate = _FUSED.get(v._local_grad)
-            kind = (
-                _BUILTIN.get(_rule_of(v)) if gate is None else ("dot_bias" if len(v.parents) & 1 else "dot")
-            )
-            if kind not in _DOTS:
+            record = v.operation
+            assert record is not None
+            parts = dot_parts(record, v.parents, v.params)
+            if parts is None:
                 continue
-            sides = _dot_sides(v, batched, kind)
+            gate = record.gate
+            if gate is not None and gates.setdefault(gate, _gate_on_arrays(gate)) is False:
+                continue  # its gate has no form on arrays: the node runs on its own
+            sides = _dot_sides(*parts, batched)
             if sides is not None:
                 xs, ws, bias = sides
                 groups.setdefault((gate, tuple(sorted({index[x] for x in xs}))), []).append((v, xs, ws, bias))
@@ -345,14 +395,16 @@ class _Plan:
 
     # -- elementwise blocks: a node joins one when its batched operands are columns j of blocks
 
-    def _map_blocks(self, graph: _Graph) -> list[_MapBlock]:
+    def _map_blocks(self, graph: Graph) -> list[_MapBlock]:
         open_blocks: dict[Any, list[_MapBlock]] = {}
         made: list[_MapBlock] = []
-        symbolic: dict[Any, bool] = {}
+        on_arrays: dict[Any, bool] = {}
         for v in graph.order:
             if v not in self.batched or v.is_leaf or v in self.column:
                 continue
-            if _BUILTIN.get(_rule_of(v)) not in _ELEMENTWISE:
+            record = v.operation
+            assert record is not None
+            if is_exact_sum(record):
                 continue
             found = self._map_pattern(v)
             if found is None:
@@ -360,14 +412,14 @@ class _Plan:
             patterns, key_patterns, j, width = found
             if width < 2:
                 continue  # one column: one numpy call either way
-            key = (_rule_identity(v._local_grad), tuple(key_patterns), width)
+            key = (record, v.params, tuple(key_patterns), width)  # the same op with the same params
             try:
                 hash(key)
             except TypeError:
                 continue
-            if key not in symbolic:
-                symbolic[key] = _runs_on_symbols(v)
-            if not symbolic[key]:
+            if key not in on_arrays:
+                on_arrays[key] = _runs_on_arrays(v)
+            if not on_arrays[key]:
                 continue
             candidates = open_blocks.setdefault(key, [])
             block = next((b for b in candidates if b.slots[j] is None), None)
@@ -417,34 +469,35 @@ class _Plan:
         return patterns, key_patterns, column, width
 
 
-def _runs_on_symbols(v: Value) -> bool:
-    rule = v._local_grad
-    assert rule is not None
-    math_ns = _SymMath(_Names(), numpy_math(), _INLINE_NUMPY)
+def _runs_on_arrays(v: Value) -> bool:
+    """Whether the node's op has a forward and a local-gradient rule on arrays (no Python per example)."""
+    record = v.operation
+    assert record is not None
+    names = Names()
+    inputs = [f"a{i}" for i in range(len(v.parents))]
+    if _array_forward(record, inputs, v.params, names) is None:
+        return False
+    math_ns = SymMath(names, numpy_math(), _INLINE_NUMPY)
     try:
-        local = rule(math_ns, _Sym("out"), *[_Sym(f"a{i}") for i in range(len(v.parents))])
-        return len(local) == len(v.parents) and all(isinstance(x, (_Sym, int, float)) for x in local)
+        local = record.local_grad(math_ns, Sym("out"), *[Sym(x) for x in inputs], *v.params)
+        return len(local) == len(v.parents) and all(isinstance(x, (Sym, int, float)) for x in local)
     except Exception:
         return False
 
 
+def _gate_on_arrays(gate: Op) -> bool:
+    """Whether a fused dot's gate has a forward on arrays and a slope from its output alone."""
+    names = Names()
+    math_ns = SymMath(names, numpy_math(), _INLINE_NUMPY)
+    return _array_forward(gate, ["s"], (), names) is not None and _slope(gate, "s", math_ns) is not None
+
+
 def _dot_sides(
-    v: Value, batched: set[Value], kind: str
+    ws: list[Any], xs: list[Any], bias: Any, batched: set[Value]
 ) -> tuple[list[Value], list[Value | float], Value | None] | None:
-    """(X, W, bias) of a dot node of this kind whose one side is all batched and the other all numbers."""
-    parents = v.parents
-    has_bias = kind in ("dot_bias", "dot_const_bias")
-    bias = parents[-1] if has_bias else None
+    """(X, W, bias) of a dot node whose one side is all batched and the other all numbers; else None."""
     if bias is not None and bias in batched:
         return None
-    weighted = parents[:-1] if has_bias else parents
-    ws: Sequence[Value | float]
-    xs: Sequence[Value | float]
-    if kind in ("dot", "dot_bias"):
-        half = len(weighted) // 2
-        ws, xs = weighted[:half], weighted[half:]
-    else:  # constant inputs: the rule returns them as d(out)/d(w_i)
-        ws, xs = weighted, v.local_grads()[: len(weighted)]
 
     def all_batched(items: Sequence[Value | float]) -> bool:
         return all(isinstance(x, Value) and x in batched for x in items)
@@ -453,9 +506,9 @@ def _dot_sides(
         return not any(isinstance(x, Value) and x in batched for x in items)
 
     if all_batched(xs) and none_batched(ws):
-        return [x for x in xs if isinstance(x, Value)], list(ws), bias
+        return list(xs), list(ws), bias
     if all_batched(ws) and none_batched(xs):
-        return [w for w in ws if isinstance(w, Value)], list(xs), bias
+        return list(ws), list(xs), bias
     return None
 
 
@@ -465,7 +518,7 @@ def _dot_sides(
 class _Generator:
     """Writes `_batched(_a, _B, _strict)`: returns (value, aux arrays, input gradient matrices)."""
 
-    def __init__(self, plan: _Plan, names: _Names, reduction: str, input_grads: bool, np: Any) -> None:
+    def __init__(self, plan: _Plan, names: Names, reduction: str, input_grads: bool, np: Any) -> None:
         self.plan = plan
         self.graph = plan.graph
         self.names = names
@@ -475,11 +528,11 @@ class _Generator:
         self.lines: list[str] = []
         self.var: dict[Value, str] = {}
         self.rows: set[str] = set()
-        self.sums = _GradientSums(self.graph.index, self.emit)
-        self.float_math = _SymMath(names)
-        self.array_math = _SymMath(names, numpy_math(), _INLINE_NUMPY)
-        bounded = ("step", "sign", "sigmoid", "tanh", "sin", "cos")
-        self.bounded = {names.bind(getattr(numpy_math(), name)) for name in bounded}
+        self.per_example = 0  # forwards and rules called example by example
+        self.every = partial(np.logical_and.reduce, axis=None)  # all(), for an array or a bool alike
+        self.sums = GradientSums(self.graph.index, self.emit)
+        self.float_math = SymMath(names)
+        self.array_math = SymMath(names, numpy_math(), _INLINE_NUMPY)
 
     def emit(self, line: str) -> None:
         self.lines.append(line)
@@ -494,10 +547,10 @@ class _Generator:
         column = self.plan.column.get(v)
         if column is not None:
             return f"{column[0].name}[:, {column[1]}]"
-        return self.names.number(v.data)
+        return number(v.data, self.names)
 
-    def operands(self, v: Value) -> list[str]:
-        return [self.ref(x) if isinstance(x, Value) else self.names.number(x) for x in v.operands]
+    def inputs(self, v: Value) -> list[str]:
+        return [self.ref(p) for p in v.parents]
 
     # -- the whole function
 
@@ -514,7 +567,7 @@ class _Generator:
             if not v.is_leaf and v in graph.live and v not in plan.batched:
                 k = graph.index[v]
                 self.var[v] = f"v{k}"
-                _emit_forward(v, k, self.operands(v), self.names, emit)
+                emit_forward(v, self.var[v], k, self.inputs(v), self.names, emit)
         for v in graph.order:
             if v.is_leaf or v not in plan.batched:
                 continue
@@ -528,7 +581,7 @@ class _Generator:
         self.value()
         self.backward()
         aux = [self.batched_ref(a) for a in graph.aux_values]
-        emit(f"    _aux = {_list_source(aux, self.names, emit)}")
+        emit(f"    _aux = {list_source(aux, self.names, emit)}")
         if self.input_grads:
             grads = [self.block_gradient(block) or self.zeros(block.width) for block in plan.inputs]
             emit(f"    return _value, _aux, [{', '.join(grads)}]")
@@ -559,51 +612,50 @@ class _Generator:
 
     def single_forward(self, v: Value) -> None:
         out = self.var[v]
-        kind = _BUILTIN.get(_rule_of(v))
-        args = self.operands(v)
-        if kind is None:
-            forward = _registered_forward(v, "trace_batch")
-            self.emit(f"    {out} = {self.fn(_rows_forward)}(_B, {self.fn(forward)}, {', '.join(args)})")
-        elif kind == "sum":
-            _check_sum(v)
-            _emit_sum(out, args, self.emit)
-        elif kind in _DOTS:
-            _emit_sum(out, _dot_terms(v, kind, args, self.names), self.emit)
-        else:
-            self.emit(f"    {out} = {self.elementwise(kind, v, args)}")
+        record = v.operation
+        assert record is not None
+        args = self.inputs(v)
+        terms = sum_terms(record, args, v.params, self.names)
+        if terms is not None:  # a sum or a dot, added in order (numpy has no exact sum)
+            emit_sum(out, terms, self.emit)
+            if record.gate is not None:
+                self.emit(f"    {out} = {self.forward(record.gate, v, [out], ())}")
+            return
+        self.check_domain(record, v, args, v.params)
+        self.emit(f"    {out} = {self.forward(record, v, args, v.params)}")
 
-    def elementwise(self, kind: str, v: Value, args: list[str]) -> str:
-        """The numpy expression of an elementwise op on arrays (or on a block's matrices)."""
-        np = self.np
-        a = args[0]
-        if kind in _INFIX:
-            return f"{a} {_INFIX[kind]} {args[1]}"
-        if kind == "neg":
-            return f"-{a}"
-        if kind in _NUMPY_CALLS:
-            return f"{self.fn(getattr(np, kind))}({a})"
-        if kind == "sigmoid":
-            return f"{self.fn(numpy_math().sigmoid)}({a})"
-        if kind == "relu":
-            # fmax, not maximum: relu(nan) is 0.0 in eager mode, and fmax passes over nan
-            return f"{self.fn(np.fmax)}({a}, 0.0)"
-        if kind == "pow_const":
-            exponent = _exponent(v)
-            return f"{a} ** {repr(exponent) if isinstance(exponent, int) else self.names.number(exponent)}"
-        return f"{a} ** {args[1]}"  # pow
+    def forward(self, record: Op, v: Value, args: list[str], params: tuple[Any, ...]) -> str:
+        """The expression of `record`'s forward on arrays, else its forward called example by example."""
+        expression = _array_forward(record, args, params, self.names)
+        if expression is not None:
+            return expression
+        index = self.graph.index[v]
+        rows = self.fn(_rows_forward)
+        self.per_example += 1
+        return f"{rows}(_B, {self.fn(record)}, {self.fn(tuple(params))}, {index}, {', '.join(args)})"
+
+    def check_domain(self, record: Op, v: Value, args: list[str], params: tuple[Any, ...]) -> None:
+        """A test that every example is in the record's domain, where the domain runs on symbols.
+
+        A domain that does not (a power's, which branches) is left to numpy, whose
+        floating-point errors are raised, and to the test that the value is not nan;
+        an op with no numpy form checks its domain example by example.
+        """
+        guard = domain_guard(record, args, params, self.names, call=False)
+        if guard is not None:  # an array of tests, or one when the domain reads numbers only (x / w)
+            test = f"{self.fn(self.every)}({guard})"
+            self.emit(f"    if not {test}:\n        {self.fn(fail)}({self.graph.index[v]})")
 
     def block_forward(self, block: _Block) -> None:
         if isinstance(block, _DotBlock):
             self.dot_forward(block)
         elif isinstance(block, _MapBlock):
             template = block.members[0]
-            kind = _BUILTIN[_rule_of(template)]
+            record = template.operation
+            assert record is not None
             texts = self.map_operands(block)
-            args = []
-            parents = iter(texts)
-            for x in template.operands:
-                args.append(next(parents) if isinstance(x, Value) else self.names.number(x))
-            self.emit(f"    {block.name} = {self.elementwise(kind, template, args)}")
+            self.check_domain(record, template, texts, template.params)
+            self.emit(f"    {block.name} = {self.forward(record, template, texts, template.params)}")
 
     def map_operands(self, block: _MapBlock) -> list[str]:
         """What each parent position of the block's op reads: a matrix, a column or a row of numbers."""
@@ -621,7 +673,7 @@ class _Generator:
                     row = f"{block.name}_{position}"
                     if row not in self.rows:  # made in the forward, read again in the backward
                         self.rows.add(row)
-                        listing = _list_source(numbers, self.names, self.emit)
+                        listing = list_source(numbers, self.names, self.emit)
                         self.emit(f"    {row} = {self.fn(self.np.array)}({listing})")
                     texts.append(row)
         return texts
@@ -642,27 +694,27 @@ class _Generator:
         if not any(isinstance(w, Value) and w in live for row in block.weights for ws in row for w in ws):
             self.emit(f"    W{block.name} = {self.fn(numbers)}")  # constants: made once, here
         else:
-            listing = _list_source(entries, self.names, self.emit)
+            listing = list_source(entries, self.names, self.emit)
             self.emit(f"    W{block.name} = {self.fn(np.array)}({listing}).reshape({block.width}, {width})")
         if block.source is not None:
             x = block.source.name
         else:
             x = f"X{block.name}"
-            stacked = _list_source([self.ref(v) for v in block.xs], self.names, self.emit)
+            stacked = list_source([self.ref(v) for v in block.xs], self.names, self.emit)
             self.emit(f"    {x} = {self.fn(np.stack)}({stacked}, 1)")
         product = f"{x} @ W{block.name}.T"
         if any(b is not None for b in block.biases):
             biases = [self.ref(b) if b is not None else "0.0" for b in block.biases]
             self.emit(
-                f"    B{block.name} = {self.fn(np.array)}({_list_source(biases, self.names, self.emit)})"
+                f"    B{block.name} = {self.fn(np.array)}({list_source(biases, self.names, self.emit)})"
             )
             product += f" + B{block.name}"
         if block.gate is not None:  # fused nodes: the activation on the whole weighted sum
-            product = self.elementwise(block.gate, block.members[0], [f"({product})"])
+            product = self.forward(block.gate, block.members[0], [f"({product})"], ())
         self.emit(f"    {block.name} = {product}")
 
     def weight_ref(self, w: Value | float) -> str:
-        return self.ref(w) if isinstance(w, Value) else self.names.number(w)
+        return self.ref(w) if isinstance(w, Value) else number(w, self.names)
 
     # -- backward
 
@@ -696,11 +748,9 @@ class _Generator:
             targets = [i for i, p in enumerate(parents) if p in graph.live]
             if targets:
                 parent_refs = [self.ref(p) for p in parents]
-                locals_ = _local_expressions(
-                    v, parent_refs, self.ref(v), self.names, self.float_math, self.emit
-                )
+                locals_ = local_gradients(v, parent_refs, self.ref(v), self.names, self.float_math, self.emit)
                 for i in targets:
-                    self.sums.add(parents[i], _times_unless_zero(upstream, locals_[i]))
+                    self.sums.add(parents[i], times_unless_zero(upstream, locals_[i], self.float_math.finite))
         self.sums.write_params(graph.params, self.names)
 
     def send(self, v: Value, term: str) -> None:
@@ -724,15 +774,16 @@ class _Generator:
 
         As in `trace`, only a local gradient that is an expression can be infinite
         where the data is finite (sqrt's at 0; 0 * inf is nan); a call of a
-        bounded function (relu's m.step(a)) cannot.
+        bounded function (relu's m.step(a)), or one times a node's data, cannot.
         """
-        call = re.fullmatch(r"(_k\d+)\([^()]*\)", local)
-        if _is_simple(local) or (call is not None and call.group(1) in self.bounded):
-            return _times(upstream, local)
+        if is_simple(local) or local in self.array_math.finite:
+            return times(upstream, local)
         return f"{self.fn(self.np.where)}({upstream} == 0.0, 0.0, {upstream} * {local})"
 
-    def at_run_time(self, rule: str, out: str, parents: list[str]) -> str:
-        return f"{self.fn(_rows_rule)}(_B, {rule}, {out}, {', '.join(parents)})"
+    def at_run_time(self, rule: str, out: str, inputs: list[str], params: list[str]) -> str:
+        self.per_example += 1
+        listed = "".join(f"{p}, " for p in params)
+        return f"{self.fn(_rows_rule)}(_B, {rule}, ({listed}), {out}, {', '.join(inputs)})"
 
     def single_backward(self, v: Value) -> None:
         upstream = self.sums.total(v)
@@ -743,7 +794,7 @@ class _Generator:
         if not targets:
             return
         parent_refs = [self.ref(p) for p in parents]
-        locals_ = _local_expressions(
+        locals_ = local_gradients(
             v, parent_refs, self.ref(v), self.names, self.array_math, self.emit, self.at_run_time
         )
         for i in targets:
@@ -754,18 +805,16 @@ class _Generator:
         matrices, columns = block.matrix_terms, block.column_terms
         if not matrices and not columns:
             return None
-        if not columns and len(matrices) == 1 and _is_simple(matrices[0]):
+        if not columns and len(matrices) == 1 and is_simple(matrices[0]):
             return matrices[0]
         gradient = f"G{block.name}"
         if not matrices and len(columns) == block.width:
-            stacked = _list_source(
-                [" + ".join(columns[j]) for j in range(block.width)], self.names, self.emit
-            )
+            stacked = list_source([" + ".join(columns[j]) for j in range(block.width)], self.names, self.emit)
             self.emit(f"    {gradient} = {self.fn(self.np.stack)}({stacked}, 1)")
             return gradient
         if not matrices:
             self.emit(f"    {gradient} = {self.zeros(block.width)}")
-        elif len(matrices) == 1 and _is_simple(matrices[0]):
+        elif len(matrices) == 1 and is_simple(matrices[0]):
             self.emit(f"    {gradient} = {matrices[0]}.copy()")  # written into below: not someone's array
         else:
             self.emit(f"    {gradient} = {' + '.join(matrices)}")
@@ -789,10 +838,10 @@ class _Generator:
         name = block.name
         if block.gate is not None:
             # Fused nodes: G times the gate's slope is the gradient of the weighted sum. The slope
-            # comes from the gate's own rule on the block's output (which is positive exactly where
-            # its sum is, so relu's step reads it as well as the sum).
-            gate_rule = _GATE_RULES[block.gate]
-            slope = _operand(gate_rule(self.array_math, _Sym(name), _Sym(name))[0])
+            # comes from the gate record's own rule on the block's output (a gate's rule reads
+            # only its output: relu's step is positive exactly where the sum is).
+            slope = _slope(block.gate, name, self.array_math)
+            assert slope is not None  # the plan made the block only for such a gate
             self.emit(f"    S{name} = {gradient} * {slope}")
             gradient = f"S{name}"
         x = block.source.name if block.source is not None else f"X{name}"
@@ -822,7 +871,7 @@ class _Generator:
     def map_backward(self, block: _MapBlock, gradient: str) -> None:
         wanted = self.plan.wanted
         texts = self.map_operands(block)
-        locals_ = _local_expressions(
+        locals_ = local_gradients(
             block.members[0], texts, block.name, self.names, self.array_math, self.emit, self.at_run_time
         )
         for position, (kind, operand) in enumerate(block.patterns):
@@ -864,6 +913,11 @@ class BatchedFunction:
     its `.grad`. With `has_aux=True` the value is `(value, aux)`, aux shaped as
     the traced function returned it, with each Value replaced by the numpy
     array of its B per-example values.
+
+    `dot_blocks` and `elementwise_blocks` count the matrix products and the
+    elementwise calls on whole blocks; `per_example` counts the forwards and
+    rules that run once per example in Python (0 when every op has a form on
+    arrays).
     """
 
     def __init__(
@@ -873,7 +927,7 @@ class BatchedFunction:
         retrace: Callable[..., tuple[Value, Any, list[Value]]],
         shapes: list[tuple[int, ...]],
         params: list[Value],
-        graph: _Graph,
+        graph: Graph,
         plan: _Plan,
         source: str,
         options: dict[str, Any],
@@ -896,6 +950,7 @@ class BatchedFunction:
         self.nodes = len(graph.signature)
         self.dot_blocks = len(plan.dots)
         self.elementwise_blocks = len(plan.maps)
+        self.per_example: int = options["per_example"]
 
     def __repr__(self) -> str:
         return (
@@ -912,7 +967,7 @@ class BatchedFunction:
             gradients = tuple(g.reshape(size, *shape) for g, shape in zip(grads, self._shapes, strict=True))
         if not self._has_aux:
             return value, gradients
-        return (value, _aux_result(self._aux_spec, self._aux_constants, aux)), gradients
+        return (value, aux_result(self._aux_spec, self._aux_constants, aux)), gradients
 
     def _arrays(self, batches: tuple[Any, ...]) -> tuple[list[Any], int]:
         np = self._np
@@ -959,7 +1014,7 @@ class BatchedFunction:
         # the engine's own error, naming the op and the value. If none fails and every
         # example builds the traced graph, numpy objected to what floats let through.
         name = self.__name__
-        if isinstance(exc, _OpFailedError):
+        if isinstance(exc, OpFailedError):
             exc = exc.args[1]
         for index in range(size):
             try:
@@ -969,7 +1024,7 @@ class BatchedFunction:
                 if hasattr(eager, "add_note"):
                     eager.add_note(f"in {name}, at example {index} of the batch")
                 raise eager from None
-            difference = _first_difference(self._signature, _Graph(root, aux, leaves, self._params).signature)
+            difference = first_difference(self._signature, Graph(root, aux, leaves, self._params).signature)
             if difference is not None:
                 raise TraceMismatchError(f"{name}: example {index}: {difference}; trace again") from exc
         if not isinstance(exc, (FloatingPointError, _NotANumberError)):
@@ -990,7 +1045,7 @@ class BatchedFunction:
         name = self.__name__
         if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
             raise ValueError(f"{name}.check: examples must be a positive integer, got {examples!r}")
-        _check_baked(name, self._baked)
+        check_baked(name, self._baked)
         arrays, size = self._arrays(batches)
         count = min(examples, size)
         arrays = [array[:count] for array in arrays]
@@ -1008,7 +1063,7 @@ class BatchedFunction:
         eager = [0.0] * len(self._params)
         for index in range(count):
             root, aux, leaves = self._retrace(*self._example(arrays, index))
-            difference = _first_difference(self._signature, _Graph(root, aux, leaves, self._params).signature)
+            difference = first_difference(self._signature, Graph(root, aux, leaves, self._params).signature)
             if difference is not None:
                 raise TraceMismatchError(f"{name}: example {index}: {difference}")
             totals = gradient_totals([root], [scale], False)
@@ -1096,7 +1151,7 @@ def trace_batch(
     name = f"trace_batch({getattr(per_example, '__qualname__', type(per_example).__name__)})"
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: unknown reduction {reduction!r} (choose from {', '.join(REDUCTIONS)})")
-    params = _check_params(name, params)
+    params = check_params(name, params)
     if not example_args:
         raise TypeError(
             f"{name}: needs one example's arguments (at least one), to trace and to size the batch"
@@ -1107,7 +1162,7 @@ def trace_batch(
         where = f"{name}: argument {position}"
         example = arg.tolist() if isinstance(arg, np.ndarray) else arg
         flat: list[float] = []
-        specs.append(_flatten(where, example, flat))
+        specs.append(flatten(where, example, flat))
         try:
             shape = tuple(np.shape(example))
         except ValueError:
@@ -1119,29 +1174,36 @@ def trace_batch(
     def retrace(*args: Any) -> tuple[Value, Any, list[Value]]:
         flat: list[float] = []
         for position, arg in enumerate(args):
-            _flatten(f"{name}: argument {position}", arg, flat)
+            flatten(f"{name}: argument {position}", arg, flat)
         leaves = [Value(x) for x in flat]
         with enable_grad():
-            result = per_example(*_rebuild_all(specs, leaves))
-        root, aux = _split_result(name, result, has_aux)
+            result = per_example(*rebuild_all(specs, leaves))
+        root, aux = split_result(name, result, has_aux)
         return root, aux, leaves
 
     root, aux, leaves = retrace(*[a.tolist() if isinstance(a, np.ndarray) else a for a in example_args])
-    graph = _Graph(root, aux, leaves, params)
+    graph = Graph(root, aux, leaves, params)
     argument_leaves = []
     start = 0
     for shape in shapes:
         argument_leaves.append(leaves[start : start + math.prod(shape)])
         start += math.prod(shape)
     plan = _Plan(graph, argument_leaves, input_grads)
-    names = _Names()
+    names = Names()
     # numpy's C code imports some modules on first use, through the running frame's
     # builtins: the generated code gets that one builtin, and its source never names it.
     names.namespace["__builtins__"] = {"__import__": __import__}
-    source = _Generator(plan, names, reduction, input_grads, np).source()
+    generator = _Generator(plan, names, reduction, input_grads, np)
+    source = generator.source()
     code = compile(source, f"<{name}>", "exec")
     exec(code, names.namespace)  # the source holds only numbers and generated names
-    options = {"has_aux": has_aux, "input_grads": input_grads, "reduction": reduction, "numpy": np}
+    options = {
+        "has_aux": has_aux,
+        "input_grads": input_grads,
+        "reduction": reduction,
+        "numpy": np,
+        "per_example": generator.per_example,
+    }
     return BatchedFunction(
         name, names.namespace["_batched"], retrace, shapes, params, graph, plan, source, options
     )

@@ -672,14 +672,13 @@ def _fused(gate: Op) -> Op:
 
     The slope comes from the gate's own rule, which reads only its output.
     Where it is exactly 0 (a relu that is off) every local gradient is an exact
-    0, as the separate gate passes 0 on and the dot then passes nothing.
+    0 (`m.gated`), as the separate gate passes 0 on and the dot then passes
+    nothing, even to an infinite input.
     """
 
     def rule(m: Any, out: Any, *inputs: Any) -> tuple[Any, ...]:
         (slope,) = gate.local_grad(m, out, None)
-        if not slope:  # a number 0 (a Value slope is never taken for one)
-            return (0.0,) * len(inputs)
-        return tuple(slope * local for local in _dot_local_grads(inputs))
+        return tuple(m.gated(slope, local) for local in _dot_local_grads(inputs))
 
     fused = Op(f"dot+{gate.name}", lambda *inputs: gate.forward(_dot(*inputs)), rule, arity=None)
     fused.gate = gate
@@ -739,6 +738,10 @@ class _FloatMath:
         return 1.0 if x > 0.0 else 0.0
 
     @staticmethod
+    def gated(slope: float, x: float) -> float:
+        return 0.0 if slope == 0.0 else slope * x  # a gate that is off passes an exact 0
+
+    @staticmethod
     def sign(x: float) -> float:
         return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
 
@@ -777,6 +780,11 @@ class _ValueMath:
     @staticmethod
     def step(x: Value | float) -> float:
         return _FloatMath.step(_data_of(x, "step"))
+
+    @staticmethod
+    def gated(slope: Value | float, x: Any) -> Any:
+        # A slope that is a number 0 (relu's) passes an exact 0; a Value slope its product.
+        return 0.0 if type(slope) is float and slope == 0.0 else slope * x
 
     @staticmethod
     def sign(x: Value | float) -> float:

@@ -22,7 +22,7 @@ from typing import Any, cast
 from hypothesis import strategies as st
 
 from autograd import Value, activate, dot, engine
-from autograd.engine import Op
+from autograd.engine import Op, apply
 
 KINK_MARGIN = 1e-3
 
@@ -132,6 +132,42 @@ METHOD_CASES: list[OpCase] = [
 ]
 
 OP_CASES: list[OpCase] = RECORD_CASES + METHOD_CASES
+
+
+# ---- every op record, built from the record alone ---------------------------------
+# The compilers' table-driven tests build a node of each record of engine.OPS from
+# what the record says: its arity and the names of its params. A new record is covered
+# as it is added; one with a new kind of param needs an example here.
+
+EXAMPLE_PARAMS: dict[str, Any] = {name: values[0] for name, values in PARAMS.items()}
+
+
+def record_arity(op: Op) -> int:
+    """How many inputs the tests give a node of `op`."""
+    if op.arity is not None:
+        return op.arity
+    if "inputs" in op.params:
+        return len(EXAMPLE_PARAMS["inputs"]) + 1  # a weight per constant input, and a bias
+    return 5  # w1, w2, x1, x2 and a bias for a dot; five terms for a sum
+
+
+def record_function(op: Op) -> Callable[..., Value]:
+    """The function of Values that makes a node of `op`, with example params."""
+    params = tuple(EXAMPLE_PARAMS[name] for name in op.params)
+    return lambda *inputs: apply(op, *inputs, params=params)
+
+
+def record_points(op: Op, count: int) -> list[list[float]]:
+    """`count` points in `op`'s domain, each input between 0.2 and 1.4 (inside every built-in domain)."""
+    params = tuple(EXAMPLE_PARAMS[name] for name in op.params)
+    points = []
+    for k in range(1, 100):
+        point = [0.2 + (0.37 * k * (i + 1)) % 1.2 for i in range(record_arity(op))]
+        if op.domain is None or op.domain(*point, *params):
+            points.append(point)
+        if len(points) == count:
+            return points
+    raise ValueError(f"no {count} points in the domain of op {op.name!r} between 0.2 and 1.4")
 
 
 # ---- random expression graphs --------------------------------------------------

@@ -6,12 +6,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from autograd import CompileError, Value, trace
-from nn import MLP, hinge_loss, l2_penalty, mse_loss
+from autograd import Value, trace
 from tests.strategies import OP_CASES, NearKinkError, OpCase, Step, programs, reals, run_program
 
 
@@ -26,20 +24,11 @@ def eager(f: Any, args: Sequence[float]) -> tuple[float, list[float]]:
     return out.data, [v.grad for v in leaves]
 
 
-# Value.sum folds plain numbers into its data and keeps no record of them, so a
-# graph holding such a sum is refused; every other op and graph must compile.
-FOLDED_SUMS = {"sum"}
-
-
 @given(st.data())
 def test_every_op_compiles_to_the_eager_numbers(data: st.DataObject) -> None:
     case: OpCase = data.draw(st.sampled_from(OP_CASES), label="op")
     traced_at = [data.draw(s, label="traced at") for s in case.args]
     called_at = [data.draw(s, label="called at") for s in case.args]
-    if case.name in FOLDED_SUMS:
-        with pytest.raises(CompileError, match="added plain numbers"):
-            trace(case.apply, *traced_at)
-        return
     fn = trace(case.apply, *traced_at)
     value, grads = fn(*called_at)
     eager_value, eager_grads = eager(case.apply, called_at)
@@ -60,10 +49,6 @@ def test_random_graphs_compile_to_the_eager_numbers(
     f = program_function(steps)
     try:
         expected = eager(f, called_at)
-        if any(step.op in FOLDED_SUMS for step in steps):
-            with pytest.raises(CompileError, match="added plain numbers"):
-                trace(f, *inputs)
-            return
         fn = trace(f, *inputs)
     except NearKinkError:
         assume(False)
@@ -74,7 +59,9 @@ def test_random_graphs_compile_to_the_eager_numbers(
 
 
 @st.composite
-def mlps(draw: Any) -> tuple[MLP, list[list[float]], list[float], str]:
+def mlps(draw: Any) -> tuple[Any, list[list[float]], list[float], str]:
+    from nn import MLP  # here, not at the top: a broken nn must not hide the compiler's other tests
+
     nin = draw(st.integers(1, 3))
     widths = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3))
     activation = draw(st.sampled_from(["relu", "tanh", "sigmoid", "linear"]))
@@ -88,8 +75,10 @@ def mlps(draw: Any) -> tuple[MLP, list[list[float]], list[float], str]:
 
 @given(mlps(), st.floats(-1.0, 1.0))
 def test_mlps_compile_to_the_eager_numbers(
-    case: tuple[MLP, list[list[float]], list[float], str], shift: float
+    case: tuple[Any, list[list[float]], list[float], str], shift: float
 ) -> None:
+    from nn import hinge_loss, l2_penalty, mse_loss
+
     model, xs, ys, loss_name = case
     params = model.parameters()
     loss = hinge_loss if loss_name == "hinge" else mse_loss

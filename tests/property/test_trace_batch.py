@@ -6,16 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from autograd import CompileError, Value, trace_batch
-from nn import MLP, binary_cross_entropy, hinge_loss, l2_penalty, mse_loss, softmax_cross_entropy
+from autograd import Value, trace_batch
 from tests.strategies import NearKinkError, Step, programs, reals, run_program
-
-# Value.sum folds plain numbers into its data and keeps no record of them: refused, as by trace.
-FOLDED_SUMS = {"sum"}
 
 
 def close(ours: float, eager: float, scale: float) -> bool:
@@ -54,10 +49,6 @@ def test_random_graphs_over_a_batch_equal_eager_mode(
             value += out.data * weight
             input_grads.append([v.grad for v in leaves])
             scale = max(scale, max(abs(v.data) for v in [out, *leaves, *params]))
-        if any(step.op in FOLDED_SUMS for step in steps):
-            with pytest.raises(CompileError, match="added plain numbers"):
-                trace_batch(per_example, batch[0], params=params)
-            return
         param_grads = [p.grad for p in params]
         for p in params:
             p.grad = 0.0
@@ -73,16 +64,26 @@ def test_random_graphs_over_a_batch_equal_eager_mode(
         assert close(p.grad, theirs, scale)
 
 
-LOSSES: dict[str, Callable[[Any, Any], Value]] = {
-    "hinge": hinge_loss,
-    "mse": mse_loss,
-    "binary_cross_entropy": binary_cross_entropy,
-    "softmax_cross_entropy": softmax_cross_entropy,
+# each loss by its name in nn
+LOSSES = {
+    "hinge": "hinge_loss",
+    "mse": "mse_loss",
+    "binary_cross_entropy": "binary_cross_entropy",
+    "softmax_cross_entropy": "softmax_cross_entropy",
 }
 
 
+def loss_named(name: str) -> Callable[[Any, Any], Value]:
+    import nn  # here, not at the top: a broken nn must not hide the compiler's other tests
+
+    loss: Callable[[Any, Any], Value] = getattr(nn, LOSSES[name])
+    return loss
+
+
 @st.composite
-def mlp_cases(draw: Any) -> tuple[MLP, str, list[list[float]], list[Any]]:
+def mlp_cases(draw: Any) -> tuple[Any, str, list[list[float]], list[Any]]:
+    from nn import MLP
+
     loss = draw(st.sampled_from(sorted(LOSSES)))
     nin = draw(st.integers(1, 3))
     widths = draw(st.lists(st.integers(1, 6), min_size=0, max_size=2))
@@ -109,10 +110,12 @@ def as_targets(targets: Sequence[Any]) -> list[Any]:
 
 
 @given(mlp_cases())
-def test_an_mlp_loss_averaged_over_a_batch_equals_the_batch_loss(case: tuple[MLP, str, Any, Any]) -> None:
+def test_an_mlp_loss_averaged_over_a_batch_equals_the_batch_loss(case: tuple[Any, str, Any, Any]) -> None:
     # The mean over examples of (loss of one example + L2) is the batch's loss + L2: fit relies on it.
+    from nn import l2_penalty
+
     model, loss_name, xs, targets = case
-    loss = LOSSES[loss_name]
+    loss = loss_named(loss_name)
     params = model.parameters()
 
     def per_example(x: list[Value], target: Any) -> Value:

@@ -57,7 +57,7 @@ def test_primitive_errors_name_the_op() -> None:
     with pytest.raises(ZeroDivisionError, match=r"for 0.0 \(op 'reciprocal'\)"):
         reciprocal(Value(0.0))
     with pytest.raises(TypeError, match=r"reciprocal expects a real number, got str"):
-        reciprocal("x")
+        reciprocal("x")  # type: ignore[arg-type]
 
 
 def test_gradcheck_rejects_bad_arguments() -> None:
