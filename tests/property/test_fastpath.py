@@ -16,9 +16,8 @@ from tests.strategies import RECORD_CASES, OpCase, reals
 ANY = st.one_of(reals(-1e300, 1e300), st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, 1e-310]))
 
 
-# The rules that do not run on symbols: a fused gate's tests its slope for an exact 0, and
-# dot's with numbers reads how many numbers its node carries.
-NOT_DERIVED = {*engine.FUSED.values(), engine.DOT_NUMBERS}
+# The one rule that does not run on symbols: dot with numbers reads how many its node carries.
+NOT_DERIVED = {engine.DOT_NUMBERS}
 
 
 def same(a: float, b: float) -> bool:
