@@ -834,12 +834,16 @@ def _unary(op: Op, value: Value) -> Value:
 def _binary(op: Op, with_number: Op, value: Value, other: Operand) -> Value:
     # value op other, with other folded into the op (`with_number`) when it is a plain number.
     a = value.data
-    if isinstance(other, Value):
+    parents: tuple[Value, ...]
+    params: tuple[Any, ...]
+    if type(other) is float:  # the most common case first: x * 2.0
+        b = other
+        op, parents, params = with_number, (value,), (b,)
+    elif isinstance(other, Value):
         b = other.data
-        parents: tuple[Value, ...] = (value, other)
-        params: tuple[Any, ...] = ()
+        parents, params = (value, other), ()
     else:
-        b = other if type(other) is float else _number(other)  # type: ignore[assignment]
+        b = _number(other)  # type: ignore[assignment]
         if b is None:
             return NotImplemented
         op, parents, params = with_number, (value,), (b,)

@@ -23,6 +23,7 @@ names and numbers.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .codegen import Names, Sym, SymMath, number
@@ -45,8 +46,10 @@ def derive(op: Op, inputs: int, params: int) -> Pullback | None:
         return None
     if len(terms) != inputs:
         return None
-    lines = [f"    {', '.join(parents)}, = node._parents", "    out = node.data"]
-    if params:
+    lines = [f"    {', '.join(parents)}, = node._parents"]
+    if any(re.search(r"\bout\b", term) for term in terms):
+        lines.append("    out = node.data")
+    if any(re.search(r"\bp\d", term) for term in terms):
         lines.append(f"    {', '.join(f'p{j}' for j in range(params))}, = node._params")
     for parent, term in zip(parents, terms, strict=True):
         # upstream * 1.0 is upstream, bit for bit
