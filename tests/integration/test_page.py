@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import importlib.util
 import json
 import re
 from dataclasses import replace
@@ -22,6 +23,8 @@ from autograd.apple import apple_price
 from autograd.draw import DEFAULT_MAX_NODES, GraphTooLargeError
 
 pytestmark = pytest.mark.usefixtures("dot")
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Scripts(HTMLParser):
@@ -162,3 +165,14 @@ def test_rankdir_is_checked() -> None:
     with pytest.raises(ValueError, match="rankdir must be one of"):
         explain(apple_price().L).to_html(rankdir="up")
     assert "<svg" in explain(apple_price().L).to_html(rankdir="LR")
+
+
+def test_make_demo_writes_the_apple_price_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location("chainrule_demo", ROOT / "examples" / "demo.py")
+    assert spec is not None and spec.loader is not None
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    demo.apple_price(tmp_path)
+    assert f"wrote {tmp_path / 'apple-price.html'}" in capsys.readouterr().out
+    page = (tmp_path / "apple-price.html").read_text(encoding="utf-8")
+    assert "grad 2.2" in shown_after(steps_of(page), 14).values()
