@@ -245,7 +245,7 @@ class _Page:
             cells.append(f"<TD><B>{escape_label(v.label)}</B></TD>")
         elif v.parents:
             cells.append(f'<TD><FONT COLOR="{_NAME_COLOUR}"><I>{escape_label(self.names[v])}</I></FONT></TD>')
-        # The layout is made with the texts of the last step, the longest ones each slot shows.
+        # Laid out with the final texts: the placeholders shown before them are no wider.
         cells.append(f"<TD>{escape_label(self.data_text(v))}</TD>")
         cells.append(f'<TD><FONT COLOR="{_GRAD_COLOUR}">{escape_label(self.grad_text(v))}</FONT></TD>')
         label = (
@@ -270,7 +270,7 @@ class _Page:
             _attributes={"class": "gate"},
         )
         drawing.edge(gate, i, id=f"{i}-out", _attributes={"class": "output"})
-        step = self.step_of.get(v)
+        step = self.step_of[v]  # explain's pass reaches every gate of the graph
         index = -1  # the parent's place in v.parents, which the step's contributions follow
         for position, operand in enumerate(v.operands):
             if not isinstance(operand, Value):  # a number folded into the op: part of it from the start
@@ -287,10 +287,6 @@ class _Page:
                 drawing.edge(constant, gate, id=f"{constant}-in", _attributes={"class": "constant"})
                 continue
             index += 1
-            edge = f"{i}-in{index}"
-            if step is None:
-                drawing.edge(self.ids[operand], gate, id=edge, _attributes={"class": "input"})
-                continue
             c = step.contributions[index]
             derivative = f"\u2202{operand_name(v, self.names)}/\u2202{operand_name(operand, self.names)}"
             lines = [
@@ -303,7 +299,7 @@ class _Page:
                 self.ids[operand],
                 gate,
                 f'<<FONT COLOR="{_GRAD_COLOUR}">{text}</FONT>>',
-                id=edge,
+                id=f"{i}-in{index}",
                 _attributes={"class": "input"},
             )
 
@@ -504,7 +500,7 @@ tbody.current td { background: #fff3c4; }
 tbody.pending td { visibility: hidden; }
 tbody.pending td:first-child { visibility: visible; color: #bbb; }
 td.fresh { font-weight: bold; }
-text.fresh { paint-order: stroke; stroke: #ffd54f; stroke-width: 5px; stroke-linejoin: round; }
+text.fresh { paint-order: stroke; stroke: #ffd54f; stroke-width: 4px; stroke-linejoin: round; }
 .live g.edge.input:not(.sent) text { visibility: hidden; }
 g.value.active polygon { stroke: #e08e00; stroke-width: 2.5px; }
 g.gate.active ellipse, g.gate.active polygon { fill: #ffd54f; stroke: #e08e00; stroke-width: 2px; }
