@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograd import Value, explain
 from autograd.apple import apple_price
 from autograd.draw import DEFAULT_MAX_NODES, GraphTooLargeError
+from tests.integration.test_render import LABELS
 
 pytestmark = pytest.mark.usefixtures("dot")
 
@@ -145,6 +148,19 @@ def test_labels_are_escaped_in_the_graph_the_data_and_the_tables() -> None:
     assert closing in steps[1]["caption"]
     assert "</title><!-- & -->" in steps[3]["caption"]
     assert "<title>Forward and backward pass of &lt;/title&gt;&lt;!-- &amp; --&gt;</title>" in page
+
+
+@settings(max_examples=min(settings().max_examples, 40))
+@given(st.lists(LABELS, min_size=2, max_size=2))
+def test_any_labels_make_a_page_whose_steps_hold_them(labels: list[str]) -> None:
+    a, b = (Value(float(i), label=label) for i, label in enumerate(labels, start=2))
+    c = a * b + 1.0
+    page = explain(c).to_html()
+    steps = steps_of(page)
+    assert [step["caption"] for step in steps[1:3]] == [
+        f"Forward: the input {label} is {i}." for i, label in enumerate(labels, start=2)
+    ]
+    assert page.lower().count("<script") == 2 and page.count("</script>") == 2
 
 
 def test_jupyter_gets_the_page_in_a_frame() -> None:
