@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest bench dot venv clean
+.PHONY: demo test lint typecheck pytest bench dot browser venv clean
 
 demo: venv dot
 	$(PY) examples/demo.py --out out
 
-test: venv dot lint typecheck pytest
+test: venv dot browser lint typecheck pytest
 
 lint: venv
 	$(PY) -m ruff check .
@@ -18,7 +18,7 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy
 
-pytest: venv dot
+pytest: venv dot browser
 	$(PY) -m pytest -n 2
 
 # PyTorch is a reference in the suite only: installed here on demand (pinned), never a test dependency.
@@ -43,6 +43,10 @@ $(STAMP): pyproject.toml
 # graphviz's `dot` program renders the graphs; install it when missing and allowed.
 dot:
 	@bash scripts/ensure-dot.sh
+
+# headless Chromium and chromedriver, for the tests that step through explain's web page
+browser:
+	@bash scripts/ensure-browser.sh
 
 # .venv-3.X: the per-version environments of .ci/run
 clean:

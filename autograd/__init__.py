@@ -10,8 +10,8 @@
 The names here are what a user calls; everything else stays in its module:
 `autograd.engine` (the op table, `Op`, the math namespaces), `autograd.layers`,
 `autograd.functional`, `autograd.gradcheck`, `autograd.anomaly`,
-`autograd.draw`, `autograd.explainer`, `autograd.compiler` (`trace`),
-`autograd.batched` (`trace_batch`) and
+`autograd.draw`, `autograd.explainer`, `autograd.page` (explain's web page),
+`autograd.compiler` (`trace`), `autograd.batched` (`trace_batch`) and
 `autograd.apple` (the apple-price example). Drawing imports graphviz, and the
 compilers their code generator, on first use.
 """

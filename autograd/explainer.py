@@ -7,7 +7,8 @@ gate output), the local gradient of the output for each input and the
 contribution upstream x local that the gate sends back to that input; an input
 that feeds several gates gets the sum of its contributions. So the table shows
 what `backward()` computes, never a copy of it. The pass keeps its own
-gradients, so it never changes `.grad`.
+gradients, so it never changes `.grad`. `table.to_html()` turns the table into
+a web page that steps through the forward and backward pass (page.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from .draw import GraphDrawing, draw_dot, format_number, gate_symbol, node_names, operand_name
 from .engine import Value, topological_order
 from .general import gradient_totals
+from .page import backward_frame, backward_page
 
 __all__ = ["BackwardTable", "Contribution", "GateStep", "explain"]
 
@@ -192,6 +194,23 @@ class BackwardTable:
             _write_atomically(path, data)
             paths.append(path)
         return paths
+
+    def to_html(self, path: str | os.PathLike[str] | None = None, *, rankdir: str = "TB") -> str:
+        """A web page that steps through the forward and backward pass; written to `path` if given.
+
+        One self-contained file: the graph drawn by dot, inline, and a small
+        script that steps with the arrow keys or buttons and shows only numbers
+        this table holds. Needs graphviz's dot program (DotNotFoundError without
+        it); the file is written only once the page is made.
+        """
+        page = backward_page(self, rankdir=rankdir)
+        if path is not None:
+            _write_atomically(Path(path), page.encode("utf-8"))
+        return page
+
+    def _repr_html_(self) -> str:
+        # Jupyter shows the page in an iframe, where its script may run.
+        return backward_frame(self)
 
     def _index(self, number: int) -> int:
         if type(number) is not int or not 1 <= number <= len(self.steps):

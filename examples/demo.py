@@ -1,7 +1,8 @@
 """chainrule's main demo: `make demo`.
 
 Prints the apple-price gradients of the worked example and writes the
-pictures of each section into the output folder.
+pictures of each section into the output folder, and the apple-price
+example's web page to step through.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ MOONS_SEED = 1  # data and initial weights; with it the demo reaches 100% traini
 
 
 def apple_price(out: Path) -> None:
-    """The seeds' apple-price graph x -> [*] -> [*] -> f, L = (f - 219)^2 / 2: its table and pictures."""
+    """The seeds' apple-price graph x -> [*] -> [*] -> f, L = (f - 219)^2 / 2: table, pictures, page."""
     graph = build_apple_price()
     print("apple price: f = x*m*t, L = (f - 219)^2 / 2")
     print(f"  f = {graph.f.data:.10g}, L = {graph.L.data:.10g}")
@@ -34,6 +35,8 @@ def apple_price(out: Path) -> None:
             print(f"  wrote {path}")
         steps = table.write_pictures(out / "apple-price-steps", "png")
         print(f"  wrote {len(steps)} step pictures of the backward pass to {out / 'apple-price-steps'}")
+        table.to_html(out / "apple-price.html")
+        print(f"  wrote {out / 'apple-price.html'}: open it in a browser and step with the arrow keys")
     except DotNotFoundError as exc:
         source = out / "apple-price.gv"
         source.write_text(drawing.source, encoding="utf-8")

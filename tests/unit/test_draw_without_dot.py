@@ -69,3 +69,12 @@ def test_the_command_is_installed_and_exits_with_mains_status(
     with pytest.raises(SystemExit) as info:
         cli()
     assert info.value.code == 1
+
+
+def test_the_web_page_without_dot_says_how_to_install_graphviz_and_writes_nothing(no_dot: Path) -> None:
+    table = explain(apple_price().L)
+    with pytest.raises(DotNotFoundError, match="apt-get install graphviz"):
+        table.to_html(no_dot / "apple.html")
+    assert sorted(p.name for p in no_dot.iterdir()) == ["empty-bin"]
+    with pytest.raises(DotNotFoundError):
+        table._repr_html_()
