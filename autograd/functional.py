@@ -12,6 +12,7 @@ Two levels, two names:
 Numbers in, numbers out: a transform called with plain numbers returns floats.
 Called with Values, or inside another transform, it returns Values whose
 graphs reach back to the arguments, so the result can be differentiated again.
+Forward mode (`jvp`, `jacfwd`, `hvp`) and `vjp` are in forward.py, with the same conventions.
 """
 
 from __future__ import annotations
