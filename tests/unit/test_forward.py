@@ -16,6 +16,8 @@ from autograd import (
     Value,
     dot,
     grad_of,
+    gradcheck,
+    gradgradcheck,
     hessian,
     hvp,
     jacfwd,
@@ -29,6 +31,7 @@ from autograd import (
 from autograd.engine import OPS, apply
 from autograd.forward import pushforward
 from autograd.functional import grad
+from autograd.gradcheck import GradcheckError, GradgradcheckError
 
 
 def loss(x: Any, m: Any, t: Any) -> Any:
@@ -325,6 +328,47 @@ def test_a_rule_giving_the_wrong_number_of_local_gradients_is_named() -> None:
         ValueError, match=r"op 'broken': its local_grad gave 2 local gradient\(s\) for 1 input"
     ):
         jvp(broken, (1.0,), (1.0,))
+
+
+# ---- gradcheck and gradgradcheck check forward mode too ------------------------------------
+
+
+@primitive("exp_off", lambda m, out, a: (out * 1.01,))  # the true local gradient is `out`
+def exp_off(a: float) -> float:
+    return math.exp(a)
+
+
+@primitive("cube_detached", lambda m, out, a: (3.0 * a * m.data(a),))  # value 3a^2, but d/da = 3a
+def cube_detached(a: float) -> float:
+    return a**3
+
+
+def test_gradcheck_checks_both_modes_and_reports_the_first_that_disagrees() -> None:
+    assert gradcheck(loss, list(APPLE), modes=("fwd",))
+    assert gradcheck(lambda a, b: dot([a, b], [b, 0.5], a, activation="tanh"), [0.3, -0.8])
+    for modes, how in ((("rev", "fwd"), "backward"), (("fwd", "rev"), "forward"), ("fwd", "forward")):
+        with pytest.raises(GradcheckError, match=f"input 0 \\(x\\): {how} ") as caught:
+            gradcheck(lambda a, b: exp_off(a) + b, [Value(1.5, label="x"), 0.2], modes=modes)
+        (mismatch,) = caught.value.mismatches
+        assert mismatch.mode == ("rev" if how == "backward" else "fwd")
+        assert mismatch.analytic == pytest.approx(math.exp(1.5) * 1.01, rel=1e-12)
+
+
+def test_gradgradcheck_checks_forward_over_forward_too() -> None:
+    assert gradgradcheck(lambda a, b: (a * b).sin() + a / b + (a**b), [0.3, 1.7], modes=("fwd",))
+    with pytest.raises(GradgradcheckError, match=r"forward of the tangent 3\.9") as caught:
+        gradgradcheck(cube_detached, [1.3], modes=("fwd", "rev"))
+    (mismatch,) = caught.value.mismatches
+    assert mismatch.mode == "fwd" and mismatch.analytic == pytest.approx(3 * 1.3)
+    assert mismatch.numerical == pytest.approx(6 * 1.3, rel=1e-6)
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradgradcheck])
+def test_the_modes_are_rev_and_fwd(check: Any) -> None:
+    with pytest.raises(ValueError, match="unknown mode 'forward'; modes are 'rev' and 'fwd'"):
+        check(cube, [1.0], modes=("rev", "forward"))
+    with pytest.raises(ValueError, match="modes is empty"):
+        check(cube, [1.0], modes=())
 
 
 # ---- errors --------------------------------------------------------------------------------------
