@@ -98,14 +98,15 @@ def _linear_steps(outputs: list[Value], inputs: list[Value], create_graph: bool)
     # gradients from the op's record: the linearization of the graph at its data.
     moving = set(inputs)
     steps: list[_Step] = []
+    emit, moves, still, all_move = steps.append, moving.add, moving.isdisjoint, moving.issuperset
     for node in _order(outputs):
         op = node.operation
         if op is None:
             continue
         parents = node.parents
-        if moving.isdisjoint(parents):
+        if still(parents):
             continue
-        moving.add(node)
+        moves(node)
         if create_graph:
             local = op.local_grad(VALUE_MATH, node, *parents, *node.params)
         else:
@@ -115,7 +116,10 @@ def _linear_steps(outputs: list[Value], inputs: list[Value], create_graph: bool)
                 f"op {node.op!r}: its local_grad gave {len(local)} local gradient(s) "
                 f"for {len(parents)} input(s)"
             )
-        steps.append((node, tuple((p, g) for p, g in zip(parents, local, strict=True) if p in moving)))
+        if all_move(parents):
+            emit((node, tuple(zip(parents, local, strict=True))))
+        else:
+            emit((node, tuple((p, g) for p, g in zip(parents, local, strict=True) if p in moving)))
     return steps
 
 
