@@ -287,8 +287,9 @@ def hvp(f: Callable[..., Any], primals: Sequence[Any], v: Sequence[Any]) -> list
     """H v, the Hessian of a scalar-valued f at `primals` times the vector `v`: forward mode over reverse.
 
     A list with one entry per argument, from one backward pass that builds the
-    gradient as a graph and one forward pass over it, without forming H:
-    `hessian(f)(*primals) @ v` at the cost of about one gradient.
+    gradient as a graph and one forward pass over it: `hessian(f)(*primals) @ v`
+    without forming H, at the cost of a few gradients whatever the number of
+    arguments (`hessian` takes a backward pass per argument).
     """
     _check_callable("hvp", f)
     args = _arguments_tuple("hvp", "primals", primals)
