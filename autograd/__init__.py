@@ -9,9 +9,10 @@
 
 The names here are what a user calls; everything else stays in its module:
 `autograd.engine` (the op table, `Op`, the math namespaces), `autograd.layers`,
-`autograd.functional`, `autograd.gradcheck`, `autograd.anomaly`,
-`autograd.draw`, `autograd.explainer`, `autograd.page` (explain's web page),
-`autograd.compiler` (`trace`), `autograd.batched` (`trace_batch`) and
+`autograd.functional`, `autograd.forward` (forward mode, `pushforward`),
+`autograd.gradcheck`, `autograd.anomaly`, `autograd.draw`, `autograd.explainer`,
+`autograd.page` (explain's web page), `autograd.compiler` (`trace`),
+`autograd.batched` (`trace_batch`) and
 `autograd.apple` (the apple-price example). Drawing imports graphviz, and the
 compilers their code generator, on first use.
 """
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .anomaly import AnomalyError, detect_anomaly
 from .collector import gc_paused
 from .engine import Op, Value, enable_grad, is_grad_enabled, no_grad, primitive, topological_order, zero_grad
+from .forward import hvp, jacfwd, jvp, linearize, vjp
 from .functional import grad, grad_of, hessian, jacobian, value_and_grad
 from .gradcheck import gradcheck, gradgradcheck
 from .layers import activate, dot, dots, dots_batch
@@ -57,6 +59,12 @@ __all__ = [
     "value_and_grad",
     "jacobian",
     "hessian",
+    # forward mode, and reverse mode as a function
+    "jvp",
+    "jacfwd",
+    "hvp",
+    "linearize",
+    "vjp",
     "gradcheck",
     "gradgradcheck",
     "detect_anomaly",

@@ -7,10 +7,12 @@ Two levels, two names:
 - `grad_of(f)`, `value_and_grad(f)`, `jacobian(f)` and `hessian(f)` work on
   functions: each returns a new function that computes derivatives of `f`
   wherever it is called. `grad_of(grad_of(f))` is the second derivative.
+  Keyword arguments of that function reach `f` as they are, not differentiated.
 
 Numbers in, numbers out: a transform called with plain numbers returns floats.
 Called with Values, or inside another transform, it returns Values whose
 graphs reach back to the arguments, so the result can be differentiated again.
+Forward mode (`jvp`, `jacfwd`, `hvp`) and `vjp` are in forward.py, with the same conventions.
 """
 
 from __future__ import annotations
@@ -61,27 +63,35 @@ def grad(
     return gradients[0] if isinstance(inputs, Value) else gradients
 
 
-def grad_of(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+def grad_of(f: Callable[..., Any], argnums: Argnums = 0, *, has_aux: bool = False) -> Callable[..., Any]:
     """The function computing df/d(argument `argnums`) of a scalar-valued `f`.
 
     `argnums` is one position (the result is one gradient), a sequence of
-    positions or None for all (the result is a list).
+    positions or None for all (the result is a list). With `has_aux=True`, `f`
+    returns a pair `(output, aux)`: only the output is differentiated, and the
+    function returns `(gradient, aux)`.
     """
     _check_callable("grad_of", f)
 
-    def gradient(*args: Any) -> Any:
-        return _value_and_grad("grad_of", f, argnums, args)[1]
+    def gradient(*args: Any, **kwargs: Any) -> Any:
+        value, gradients = _value_and_grad("grad_of", f, argnums, args, kwargs, has_aux)
+        return (gradients, value[1]) if has_aux else gradients
 
     gradient.__name__ = gradient.__qualname__ = f"grad_of({_name(f)})"
     return gradient
 
 
-def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
-    """Like `grad_of`, but the function returns `(f(*args), gradient)` from one evaluation of f."""
+def value_and_grad(
+    f: Callable[..., Any], argnums: Argnums = 0, *, has_aux: bool = False
+) -> Callable[..., tuple[Any, Any]]:
+    """Like `grad_of`, but the function returns `(f(*args), gradient)` from one evaluation of f.
+
+    With `has_aux=True` it returns `((output, aux), gradient)`, as JAX does.
+    """
     _check_callable("value_and_grad", f)
 
-    def value_and_gradient(*args: Any) -> tuple[Any, Any]:
-        return _value_and_grad("value_and_grad", f, argnums, args)
+    def value_and_gradient(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        return _value_and_grad("value_and_grad", f, argnums, args, kwargs, has_aux)
 
     value_and_gradient.__name__ = value_and_gradient.__qualname__ = f"value_and_grad({_name(f)})"
     return value_and_gradient
@@ -95,20 +105,12 @@ def jacobian(f: Callable[..., Sequence[Any]], argnums: Argnums = None) -> Callab
     """
     _check_callable("jacobian", f)
 
-    def jacobian_at(*args: Any) -> list[Any]:
+    def jacobian_at(*args: Any, **kwargs: Any) -> list[Any]:
         positions = _positions("jacobian", argnums, len(args))
         with _tracing():
             call_args, wrt, keep_graph = _arguments("jacobian", args, positions)
-            outs = f(*call_args)
-            if isinstance(outs, Value) or not isinstance(outs, Sequence):
-                raise TypeError(
-                    f"jacobian({_name(f)}): f must return a list or tuple of outputs, got "
-                    f"{type(outs).__name__}; for one output use grad_of"
-                )
-            rows = [
-                grad(_scalar(f"jacobian({_name(f)}) output {i}", out), wrt, create_graph=keep_graph)
-                for i, out in enumerate(outs)
-            ]
+            outs = _outputs(f"jacobian({_name(f)})", f(*call_args, **kwargs))
+            rows = [grad(out, wrt, create_graph=keep_graph) for out in outs]
         return [_shaped(row, argnums) for row in rows]
 
     jacobian_at.__name__ = jacobian_at.__qualname__ = f"jacobian({_name(f)})"
@@ -123,11 +125,11 @@ def hessian(f: Callable[..., Any], argnums: Argnums = None) -> Callable[..., Any
     """
     _check_callable("hessian", f)
 
-    def hessian_at(*args: Any) -> Any:
+    def hessian_at(*args: Any, **kwargs: Any) -> Any:
         positions = _positions("hessian", argnums, len(args))
         with _tracing():
             call_args, wrt, keep_graph = _arguments("hessian", args, positions)
-            out = _scalar(f"hessian({_name(f)})", f(*call_args))
+            out = _scalar(f"hessian({_name(f)})", f(*call_args, **kwargs))
             first = grad(out, wrt, create_graph=True)
             rows = [grad(g, wrt, create_graph=keep_graph) for g in first]
         return rows[0][0] if isinstance(argnums, int) else rows
@@ -140,15 +142,58 @@ def hessian(f: Callable[..., Any], argnums: Argnums = None) -> Callable[..., Any
 
 
 def _value_and_grad(
-    name: str, f: Callable[..., Any], argnums: Argnums, args: tuple[Any, ...]
+    name: str,
+    f: Callable[..., Any],
+    argnums: Argnums,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    has_aux: bool,
 ) -> tuple[Any, Any]:
+    # (value, gradient), the value being (output, aux) with has_aux.
     positions = _positions(name, argnums, len(args))
+    where = f"{name}({_name(f)})"
     with _tracing():
         call_args, wrt, keep_graph = _arguments(name, args, positions)
-        out = _scalar(f"{name}({_name(f)})", f(*call_args))
+        result, aux = _split_aux(where, f(*call_args, **kwargs), has_aux)
+        out = _scalar(where, result)
         gradients = grad(out, wrt, create_graph=keep_graph)
     value = out if keep_graph else out.data
+    if has_aux:
+        return (value, aux if keep_graph else _detached(aux)), _shaped(gradients, argnums)
     return value, _shaped(gradients, argnums)
+
+
+def _split_aux(where: str, result: Any, has_aux: bool) -> tuple[Any, Any]:
+    """`(output, aux)` of what f returned: the pair f returns with has_aux, else (result, None)."""
+    if not has_aux:
+        return result, None
+    if isinstance(result, Value) or not isinstance(result, Sequence) or len(result) != 2:
+        raise TypeError(
+            f"{where} with has_aux=True: f must return a pair (output, aux), got {type(result).__name__}"
+        )
+    return result[0], result[1]
+
+
+def _detached(aux: Any) -> Any:
+    """`aux` with every Value in it (in lists, tuples and dicts too) replaced by its float: numbers out."""
+    if isinstance(aux, Value):
+        return aux.data
+    if isinstance(aux, (list, tuple)):
+        items = [_detached(item) for item in aux]
+        return type(aux)(items) if type(aux) in (list, tuple) else aux
+    if isinstance(aux, dict):
+        return {key: _detached(item) for key, item in aux.items()}
+    return aux
+
+
+def _outputs(where: str, outs: Any) -> list[Value]:
+    """The outputs of an `f` that must return a list or tuple of them, each a Value (numbers as constants)."""
+    if isinstance(outs, Value) or not isinstance(outs, Sequence):
+        raise TypeError(
+            f"{where}: f must return a list or tuple of outputs, got {type(outs).__name__}; "
+            "for one output use grad_of"
+        )
+    return [_scalar(f"{where} output {i}", out) for i, out in enumerate(outs)]
 
 
 # Each differentiated Value argument passes through a node of its own, so a

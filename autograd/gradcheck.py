@@ -1,4 +1,9 @@
-"""Numerical gradient checks: backward() against central differences in float64."""
+"""Numerical gradient checks: backward() and forward mode against central differences in float64.
+
+`modes` says which derivatives are checked, as in JAX's `check_grads`:
+"rev" (backward passes) and "fwd" (forward passes, forward.py), in the order
+given; the first mode that disagrees raises.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from numbers import Real
 
 from .engine import Value, enable_grad, no_grad
+from .forward import pushforward
 from .functional import grad
 
 __all__ = [
@@ -21,26 +27,32 @@ __all__ = [
 ]
 
 
+Modes = Sequence[str]
+MODES = ("rev", "fwd")
+
+
 @dataclass(frozen=True)
 class Mismatch:
-    """One input whose backward() gradient disagrees with the numerical one."""
+    """One input whose gradient (by backward(), or by forward mode) disagrees with the numerical one."""
 
     index: int
     label: str
     analytic: float
     numerical: float
+    mode: str = "rev"
 
     def __str__(self) -> str:
         name = f" ({self.label})" if self.label else ""
         diff = abs(self.analytic - self.numerical)
+        how = "backward" if self.mode == "rev" else "forward"
         return (
-            f"input {self.index}{name}: backward {self.analytic!r}, "
+            f"input {self.index}{name}: {how} {self.analytic!r}, "
             f"central difference {self.numerical!r}, |difference| {diff:.3g}"
         )
 
 
 class GradcheckError(AssertionError):
-    """backward() and central differences disagree; `.mismatches` lists where."""
+    """Gradients and central differences disagree; `.mismatches` lists where."""
 
     def __init__(self, mismatches: Sequence[Mismatch]) -> None:
         self.mismatches = list(mismatches)
@@ -69,28 +81,38 @@ def gradcheck(
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
+    modes: Modes = MODES,
 ) -> bool:
-    """Check f's backward() gradients against central differences at `inputs`.
+    """Check f's gradients, by backward() and by forward mode, against central differences at `inputs`.
 
-    `f` takes one Value per input and returns a Value. Each gradient must satisfy
-    |backward - numerical| <= atol + rtol * |numerical|; otherwise a
-    `GradcheckError` lists every input that does not. Returns True.
+    `f` takes one Value per input and returns a Value. For each mode of `modes`
+    ("rev": one backward() pass; "fwd": a forward pass per input), each
+    derivative must satisfy |analytic - numerical| <= atol + rtol * |numerical|;
+    otherwise a `GradcheckError` lists every input of that mode that does not.
+    Returns True.
     """
+    checked = _modes("gradcheck", modes)
     labels = [x.label if isinstance(x, Value) else "" for x in inputs]
     point = [_as_float(x) for x in inputs]
     leaves = [Value(x, label) for x, label in zip(point, labels, strict=True)]
     out = f(*leaves)
     if not isinstance(out, Value):
         raise TypeError(f"gradcheck: f must return a Value, got {type(out).__name__}")
-    out.backward()
     numerical = numerical_grad(f, point, eps)
-    mismatches = [
-        Mismatch(i, leaf.label, float(leaf.grad), num)
-        for i, (leaf, num) in enumerate(zip(leaves, numerical, strict=True))
-        if not abs(float(leaf.grad) - num) <= atol + rtol * abs(num)
-    ]
-    if mismatches:
-        raise GradcheckError(mismatches)
+    for mode in checked:
+        if mode == "rev":
+            out.backward()
+            analytic = [float(leaf.grad) for leaf in leaves]
+        else:
+            push = pushforward(out, leaves)
+            analytic = [float(push(_basis(i, len(leaves)))) for i in range(len(leaves))]
+        mismatches = [
+            Mismatch(i, leaf.label, a, num, mode)
+            for i, (leaf, a, num) in enumerate(zip(leaves, analytic, numerical, strict=True))
+            if not abs(a - num) <= atol + rtol * abs(num)
+        ]
+        if mismatches:
+            raise GradcheckError(mismatches)
     return True
 
 
@@ -103,6 +125,7 @@ class SecondOrderMismatch:
     labels: tuple[str, str]
     analytic: float
     numerical: float
+    mode: str = "rev"
 
     def __str__(self) -> str:
         positions = (self.row, self.column)
@@ -110,8 +133,9 @@ class SecondOrderMismatch:
             f"{i} ({label})" if label else str(i) for i, label in zip(positions, self.labels, strict=True)
         ]
         diff = abs(self.analytic - self.numerical)
+        how = "backward of the gradient" if self.mode == "rev" else "forward of the tangent"
         return (
-            f"d2f/(d input {names[0]} d input {names[1]}): backward of the gradient {self.analytic!r}, "
+            f"d2f/(d input {names[0]} d input {names[1]}): {how} {self.analytic!r}, "
             f"central difference of gradients {self.numerical!r}, |difference| {diff:.3g}"
         )
 
@@ -149,34 +173,47 @@ def gradgradcheck(
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
+    modes: Modes = MODES,
 ) -> bool:
-    """Check f's second derivatives, backward through its gradient graph, against central differences.
+    """Check f's second derivatives, differentiating its derivative graphs, against central differences.
 
-    The second-order twin of `gradcheck`: it differentiates the gradients that
-    `create_graph=True` builds (so it tests each op's local-gradient rule as a
-    differentiable expression) and compares every entry of the Hessian with
-    central differences of the first derivatives. Each must satisfy
-    |analytic - numerical| <= atol + rtol * |numerical|; otherwise a
-    `GradgradcheckError` lists every entry that does not. Returns True.
+    The second-order twin of `gradcheck`: "rev" differentiates backward the
+    gradients that `create_graph=True` builds, "fwd" differentiates forward
+    the tangents that forward mode builds as graphs (forward over forward, as
+    JAX checks it), so each op's local-gradient rule is tested as a
+    differentiable expression both ways. Every entry of the Hessian is
+    compared with central differences of the first derivatives and must
+    satisfy |analytic - numerical| <= atol + rtol * |numerical|; otherwise a
+    `GradgradcheckError` lists every entry of that mode that does not.
+    Returns True.
     """
+    checked = _modes("gradgradcheck", modes)
     labels = [x.label if isinstance(x, Value) else "" for x in inputs]
     point = [_as_float(x) for x in inputs]
+    n = len(point)
     with enable_grad():
         leaves = [Value(x, label) for x, label in zip(point, labels, strict=True)]
         out = f(*leaves)
         if not isinstance(out, Value):
             raise TypeError(f"gradgradcheck: f must return a Value, got {type(out).__name__}")
-        first = grad(out, leaves, create_graph=True)
-        analytic = [[float(d) for d in grad(g, leaves)] for g in first]
     numerical = numerical_hessian(f, point, eps)
-    mismatches = [
-        SecondOrderMismatch(i, j, (labels[i], labels[j]), analytic[i][j], numerical[i][j])
-        for i in range(len(point))
-        for j in range(len(point))
-        if not abs(analytic[i][j] - numerical[i][j]) <= atol + rtol * abs(numerical[i][j])
-    ]
-    if mismatches:
-        raise GradgradcheckError(mismatches)
+    for mode in checked:
+        with enable_grad():
+            if mode == "rev":
+                first = grad(out, leaves, create_graph=True)
+                analytic = [[float(d) for d in grad(g, leaves)] for g in first]
+            else:
+                push = pushforward(out, leaves, create_graph=True)
+                tangents = [push(_basis(i, n)) for i in range(n)]
+                analytic = [[float(pushforward(t, leaves)(_basis(j, n))) for j in range(n)] for t in tangents]
+        mismatches = [
+            SecondOrderMismatch(i, j, (labels[i], labels[j]), analytic[i][j], numerical[i][j], mode)
+            for i in range(n)
+            for j in range(n)
+            if not abs(analytic[i][j] - numerical[i][j]) <= atol + rtol * abs(numerical[i][j])
+        ]
+        if mismatches:
+            raise GradgradcheckError(mismatches)
     return True
 
 
@@ -187,6 +224,21 @@ def _first_derivatives(f: Callable[..., Value], point: Sequence[float]) -> list[
         if not isinstance(out, Value):  # a constant at this point: no gradient
             return [0.0] * len(leaves)
         return [float(d) for d in grad(out, leaves)]
+
+
+def _modes(name: str, modes: Modes) -> list[str]:
+    checked = [modes] if isinstance(modes, str) else list(modes)
+    for mode in checked:
+        if mode not in MODES:
+            raise ValueError(f"{name}: unknown mode {mode!r}; modes are 'rev' and 'fwd'")
+    if not checked:
+        raise ValueError(f"{name}: modes is empty, nothing to check")
+    return checked
+
+
+def _basis(i: int, n: int) -> list[float]:
+    # The tangent that moves input i alone.
+    return [float(i == j) for j in range(n)]
 
 
 def _as_float(x: float | Value) -> float:

@@ -250,6 +250,13 @@ def run_program(steps: Sequence[Step], leaves: Sequence[Value], *, checked: bool
     raises NearKinkError; evaluate unchecked at the small perturbations that
     central differences make around a point that passed the check.
     """
+    nodes = program_nodes(steps, leaves, checked=checked)
+    # Every node reaches the output, so every step's derivative is exercised.
+    return nodes[-1] + Value.sum(nodes[len(leaves) :]) * 0.5
+
+
+def program_nodes(steps: Sequence[Step], leaves: Sequence[Value], *, checked: bool = True) -> list[Value]:
+    """Every node of a program evaluated on the given leaves, the leaves first (see run_program)."""
     nodes = list(leaves)
     for step in steps:
         args = [nodes[i] for i in step.args]
@@ -262,5 +269,4 @@ def run_program(steps: Sequence[Step], leaves: Sequence[Value], *, checked: bool
         if checked and not (math.isfinite(node.data) and abs(node.data) <= 1e4):
             raise NearKinkError("magnitude")
         nodes.append(node)
-    # Every node reaches the output, so every step's derivative is exercised.
-    return nodes[-1] + Value.sum(nodes[len(leaves) :]) * 0.5
+    return nodes

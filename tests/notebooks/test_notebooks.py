@@ -35,6 +35,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
             "f(100, 3, 1.1) = 330: f grew by 110, gradient x nudge = 110; the loss went from 0.5 to 6160.5",
             "f(100, 2, 1.11) = 222: f grew by 2, gradient x nudge = 2; the loss went from 0.5 to 4.5",
             "gradcheck: backprop and central differences agree",
+            "dL/dx             2.2           2.2\n",  # forward mode (jvp), then backward()
+            "dL/dm             110           110\n",
+            "dL/dt             200           200\n",
+            "along (1, -2, 0): -217.8 = 2.2 - 2 x 110",
+            "forward mode: three passes, one per input; reverse mode: one pass for all three",
             "checked dL/dx = 2.2",
             "checked dL/dm = 110",
             "checked dL/dt = 200",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import pytest
 
@@ -173,6 +174,51 @@ def test_argnums_chooses_arguments_and_shapes_the_result() -> None:
     assert grad_of(f, -2)(2.0, 3.0, 1.0) == 12.0
     assert grad_of(f, (0, 1))(2.0, 3.0, 1.0) == [9.0, 12.0]
     assert grad_of(f, None)(2.0, 3.0, 1.0) == [9.0, 12.0, 18.0]
+
+
+def test_has_aux_differentiates_the_output_and_returns_the_aux_as_it_is() -> None:
+    def loss(w: Value, x: float) -> tuple[Value, dict[str, object]]:
+        prediction = w * x
+        return (prediction - 1.0) ** 2, {"prediction": prediction, "note": "fit", "parts": [w, 2.0]}
+
+    gradient, aux = grad_of(loss, has_aux=True)(3.0, 2.0)
+    assert gradient == 2 * (6.0 - 1.0) * 2.0
+    assert aux == {"prediction": 6.0, "note": "fit", "parts": [3.0, 2.0]}  # numbers in, numbers out
+    assert type(aux["prediction"]) is float
+    (value, aux), gradient = value_and_grad(loss, has_aux=True)(3.0, 2.0)
+    assert (value, gradient, aux["prediction"]) == (25.0, 20.0, 6.0)
+    w = Value(3.0)
+    gradient, aux = grad_of(loss, has_aux=True)(w, 2.0)  # Values in: the aux keeps its Values
+    assert isinstance(aux["prediction"], Value) and grad(aux["prediction"], w) == 2.0
+    assert grad(gradient, w) == 8.0  # d(4 (2w - 1))/dw
+
+
+def test_has_aux_inside_another_transform() -> None:
+    # The aux of an inner transform is a Value there, part of the outer graph.
+    def inner(x: Value) -> Any:
+        gradient, aux = grad_of(lambda y: (y * y * x, y * x), has_aux=True)(2.0)
+        return gradient + aux  # d(y^2 x)/dy + y x at y = 2: 4x + 2x
+
+    assert grad_of(inner)(5.0) == 6.0
+
+
+def test_keyword_arguments_reach_f_and_are_not_differentiated() -> None:
+    def f(x: Value, *, scale: float = 1.0, shift: Value | float = 0.0) -> Value:
+        return scale * x * x + shift
+
+    assert grad_of(f)(3.0, scale=2.0) == 12.0
+    assert value_and_grad(f)(3.0, scale=2.0, shift=1.0) == (19.0, 12.0)
+    assert hessian(f)(3.0, scale=2.0) == [[4.0]]
+    assert jacobian(lambda x, *, k: [x * k, x + k])(2.0, k=3.0) == [[3.0], [1.0]]
+    assert grad_of(lambda x, *, k: x * k, has_aux=False)(2.0, k=Value(4.0)) == 4.0
+
+
+@pytest.mark.parametrize(
+    "returned", [Value(1.0), 1.0, [Value(1.0)], (Value(1.0), 2.0, 3.0)], ids=["Value", "float", "1", "3"]
+)
+def test_has_aux_needs_a_pair(returned: object) -> None:
+    with pytest.raises(TypeError, match=r"grad_of\(<lambda>\) with has_aux=True: f must return a pair"):
+        grad_of(lambda x: returned, has_aux=True)(1.0)
 
 
 def test_jacobian_of_several_outputs() -> None:
