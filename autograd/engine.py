@@ -37,7 +37,7 @@ from numbers import Real
 from operator import add, attrgetter, mul, neg, sub, truediv
 from typing import Any, Union
 
-from .anomaly import check_new_node
+from .anomaly import check_new_node, is_anomaly_enabled
 from .anomaly import open_blocks as _anomaly_blocks
 from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .grad_mode import open_blocks as _mode_blocks
@@ -319,7 +319,7 @@ class Value:
         pass. With `create_graph=True` the gradients are Values whose own graphs
         can be differentiated again.
         """
-        if create_graph or hooked or _anomaly_blocks:
+        if create_graph or hooked or (_anomaly_blocks and is_anomaly_enabled()):
             general.backward(self, gradient, create_graph)
         else:
             _backward_floats(self, _to_float(gradient, "backward"))
@@ -431,6 +431,20 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<op {self.name!r}>"
+
+    # An op is a record, not data: a copy of a node keeps its op, and a built-in op is
+    # pickled by its key in OPS (a user op pickles as a function would: by reference).
+    def __copy__(self) -> Op:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Op:
+        return self
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        for key, op in OPS.items():
+            if op is self:
+                return (_built_in, (key,))
+        return self.__name__
 
     def title(self, params: tuple[Any, ...]) -> str:
         """The name a node of this op shows (`Value.op`): the op's name, its params written in ('**2')."""
@@ -588,16 +602,16 @@ DIV = Op(
 # d(-a)/da = -1
 NEG = Op("neg", neg, lambda m, out, a: (-1.0,), notation="-{0}", arithmetic=True, symbol=f"{MINUS}x")
 
-# d(a^n)/da = n a^(n-1), for a number n: the node's parameter
+# d(a^n)/da = n a^(n-1), for a number n: the node's parameter (an exact 0 for n = 0, even at a = 0)
 POWER = Op(
-    "**", pow, lambda m, out, a, n: (n * m.pow(a, n - 1),), params=("exponent",), title="**{0!r}",
+    "**", pow, lambda m, out, a, n: (m.gated(n, m.pow(a, n - 1)),), params=("exponent",), title="**{0!r}",
     symbol="**{0:g}", notation="{0}**{1}", arithmetic=True, domain=_power_defined, error=_power_error,
 )  # fmt: skip
 
 # d(a^b)/da as for a number b; d(a^b)/db = a^b log a (0 where a^b = 0, undefined for a < 0)
 POW = Op(
     "**", pow, lambda m, out, a, b: (*POWER.local_grad(m, out, a, b), m.xlogy(out, a)), arity=2,
-    notation="{0}**{1}", domain=_power_defined, error=_power_error,
+    notation="{0}**{1}", arithmetic=True, domain=_power_defined, error=_power_error,
 )  # fmt: skip
 
 # d(x_1 + ... + x_n + c)/dx_i = 1; the node carries the tuple of the plain numbers c among the terms
@@ -707,6 +721,10 @@ OPS: dict[str, Op] = {
 _BUILT_IN = frozenset(OPS.values())
 
 
+def _built_in(key: str) -> Op:
+    return OPS[key]  # how a pickled built-in op comes back
+
+
 # ---- the math namespaces that rules are written with ------------------------
 
 
@@ -725,7 +743,10 @@ class _FloatMath:
     def pow(x: float, y: float) -> float:
         if x == 0.0 and y < 0.0:
             return math.inf
-        return float(x**y)
+        try:
+            return float(x**y)
+        except OverflowError:  # a local gradient too large for a float is infinite, as * makes it
+            return -math.inf if x < 0.0 and float(y).is_integer() and y % 2 == 1 else math.inf
 
     @staticmethod
     def xlogy(x: float, y: float) -> float:
@@ -784,7 +805,7 @@ class _ValueMath:
     @staticmethod
     def gated(slope: Value | float, x: Any) -> Any:
         # A slope that is a number 0 (relu's) passes an exact 0; a Value slope its product.
-        return 0.0 if type(slope) is float and slope == 0.0 else slope * x
+        return 0.0 if not isinstance(slope, Value) and slope == 0.0 else slope * x
 
     @staticmethod
     def sign(x: Value | float) -> float:
@@ -1013,14 +1034,19 @@ def propagate(nodes: Iterable[Value]) -> None:
     is exactly 0 passes nothing on, whatever its local gradients: 0 times an
     infinite local gradient (sqrt at 0) counts as 0.
     """
-    for node in nodes:
-        upstream = node.grad
-        if upstream:
-            op = node._operation
-            fast = op.pullbacks.get(len(node._parents))  # type: ignore[union-attr]
-            if fast is None:
-                fast = _pullback_for(op, len(node._parents))  # type: ignore[arg-type]
-            fast(node, upstream)
+    node = None
+    try:
+        for node in nodes:
+            upstream = node.grad
+            if upstream:
+                op = node._operation
+                fast = op.pullbacks.get(len(node._parents))  # type: ignore[union-attr]
+                if fast is None:
+                    fast = _pullback_for(op, len(node._parents))  # type: ignore[arg-type]
+                fast(node, upstream)
+    except (ArithmeticError, ValueError, TypeError) as exc:  # a rule that fails: name its op
+        where = "" if node is None else f" (in the backward pass of op {node.op!r} at {node.data!r})"
+        raise type(exc)(f"{exc}{where}") from exc
 
 
 def pullback(node: Value, upstream: float) -> None:
@@ -1035,7 +1061,7 @@ def _pullback_for(op: Op, inputs: int) -> Callable[[Value, float], None]:
     # For the built-in ops, the same chain rule as straight-line code derived from the
     # op's rule (fastpath.py); for others, and rules it cannot derive from, pullback().
     fast = None
-    if op in _BUILT_IN:
+    if op in _BUILT_IN and inputs:
         from .fastpath import derive
 
         fast = derive(op, inputs, len(op.params))

@@ -11,6 +11,7 @@ dictionary rather than in `.grad`, which is what lets `grad()` touch no
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Sequence
 from itertools import count
@@ -64,7 +65,8 @@ def gradient_totals(
     `on_step(node, upstream, local, contributions)` is called at every op node
     the pass reaches, in order.
     """
-    hooks = {value: list(table.values()) for value in list(hooked) if (table := _hook_table(value))}
+    with _hooks_lock:  # another thread may be adding a hook
+        hooks = {value: list(table.values()) for value in list(hooked) if (table := _hook_table(value))}
     anomaly = is_anomaly_enabled()
     totals: dict[Value, Any] = {}
     for root, seed in zip(roots, seeds, strict=True):
@@ -81,7 +83,7 @@ def gradient_totals(
         if anomaly and not is_finite(upstream):
             raise total_error(node, upstream)
         if hooks and node in hooks:
-            upstream = totals[node] = _runhooked(node, hooks[node], upstream, create_graph)
+            upstream = totals[node] = _run_hooks(node, hooks[node], upstream, create_graph)
             if anomaly and not is_finite(upstream):
                 raise total_error(node, upstream, hooked=True)
         op = node._operation
@@ -155,6 +157,7 @@ Hook = Callable[[Any], Any]
 # itself as graphs are freed, which is what lets backward() take the float pass
 # whenever no hook is left.
 _hook_ids = count()
+_hooks_lock = threading.Lock()
 
 
 class HookHandle:
@@ -171,10 +174,11 @@ class HookHandle:
         value = self._value()
         table = _hook_table(value) if value is not None else None
         if table is not None:
-            table.pop(self._key, None)
-            if not table:
-                del value._hook_table  # type: ignore[union-attr]
-                hooked.discard(value)  # type: ignore[arg-type]
+            with _hooks_lock:
+                table.pop(self._key, None)
+                if not table:
+                    del value._hook_table  # type: ignore[union-attr]
+                    hooked.discard(value)  # type: ignore[arg-type]
 
     def __enter__(self) -> HookHandle:
         return self
@@ -188,11 +192,12 @@ def add_hook(value: Value, hook: Hook) -> HookHandle:
     if not callable(hook):
         raise TypeError(f"register_hook expects a callable, got {type(hook).__name__} {hook!r}")
     key = next(_hook_ids)
-    table = _hook_table(value)
-    if table is None:
-        table = value._hook_table = {}
-    hooked.add(value)  # always: a Value copied with its table by other means is registered too
-    table[key] = hook
+    with _hooks_lock:
+        table = _hook_table(value)
+        if table is None:
+            table = value._hook_table = {}
+        hooked.add(value)  # always: a Value copied with its table by other means is registered too
+        table[key] = hook
     return HookHandle(value, key)
 
 
@@ -200,7 +205,7 @@ def _hook_table(value: Value) -> dict[int, Hook] | None:
     return getattr(value, "_hook_table", None)  # unset on a Value that never had a hook
 
 
-def _runhooked(node: Value, hooks: list[Hook], gradient: Any, create_graph: bool) -> Any:
+def _run_hooks(node: Value, hooks: list[Hook], gradient: Any, create_graph: bool) -> Any:
     for hook in hooks:
         replaced = hook(gradient)
         if replaced is None:

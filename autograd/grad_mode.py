@@ -6,7 +6,6 @@ import contextvars
 import functools
 import inspect
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,9 +16,10 @@ _grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule_
 _open_here: contextvars.ContextVar[tuple[tuple[GradMode, bool], ...]] = contextvars.ContextVar(
     "chainrule_open_grad_modes", default=()
 )
-# Non-empty while a block is open in any thread: until then ops skip the context lookup.
+# Non-empty once any block has been entered in this process: until then ops skip the
+# context lookup. It stays so: a task or a copied context made inside a block keeps the
+# block's mode after the block has closed elsewhere.
 open_blocks: list[None] = []
-_lock = threading.Lock()
 
 
 class GradMode:
@@ -37,7 +37,7 @@ class GradMode:
     def __enter__(self) -> None:
         _open_here.set((*_open_here.get(), (self, _grad_enabled.get())))
         _grad_enabled.set(self.enabled)
-        with _lock:
+        if not open_blocks:
             open_blocks.append(None)
 
     def __exit__(self, *exc_info: object) -> None:
@@ -47,10 +47,12 @@ class GradMode:
                 break
         else:
             raise RuntimeError(f"{self!r} was exited without being entered in this thread or task")
-        _grad_enabled.set(opened[k][1])
+        if k == len(opened) - 1:  # the innermost block: the mode it found comes back
+            _grad_enabled.set(opened[k][1])
+        else:  # an outer one ends first: the block inside it now restores what this one found
+            block, _ = opened[k + 1]
+            opened = (*opened[: k + 1], (block, opened[k][1]), *opened[k + 2 :])
         _open_here.set(opened[:k] + opened[k + 1 :])
-        with _lock:
-            open_blocks.pop()
 
     def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         # As a decorator the mode holds while the function runs; for a generator

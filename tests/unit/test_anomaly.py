@@ -6,6 +6,7 @@ import math
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,37 @@ def test_a_user_op_is_named_forward_and_backward() -> None:
             match=r"backward of op 'reciprocal' .*" + site("1e200: finite, but its local gradient is not"),
         ):
             tiny.backward()
+
+
+def test_anomaly_mode_in_another_thread_leaves_this_ones_backward_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from autograd import general
+
+    general_passes: list[str] = []
+    original = general.backward
+
+    def watched(*args: Any) -> None:
+        general_passes.append(threading.current_thread().name)
+        original(*args)
+
+    monkeypatch.setattr(general, "backward", watched)
+    inside, done = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with detect_anomaly():
+            inside.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    inside.wait(5)
+    try:
+        x = Value(1.0)
+        (x * 1e-16 + x * 1e-16).backward()  # this thread is not in anomaly mode: the float pass
+    finally:
+        done.set()
+        thread.join()
+    assert general_passes == [] and x.grad == 2e-16

@@ -148,3 +148,30 @@ def test_an_async_generator_function_cannot_be_decorated() -> None:
 
     with pytest.raises(TypeError, match="cannot decorate an async generator function"):
         no_grad()(agen)
+
+
+def test_a_task_made_inside_a_block_keeps_its_mode_after_the_block_closes() -> None:
+    async def main() -> tuple[bool, bool]:
+        with no_grad():
+            started = asyncio.Event()
+
+            async def later() -> tuple[bool, bool]:
+                await started.wait()  # runs after the block below has closed
+                return is_grad_enabled(), recorded()
+
+            task = asyncio.create_task(later())
+        started.set()
+        return await task
+
+    assert asyncio.run(main()) == (False, False)  # the mode it reports is the mode ops follow
+    assert recorded()
+
+
+def test_blocks_that_end_out_of_order_restore_the_mode_before_the_first() -> None:
+    outer, inner = no_grad(), enable_grad()
+    outer.__enter__()
+    inner.__enter__()
+    outer.__exit__(None, None, None)  # ends first: the inner block still holds
+    assert recorded()
+    inner.__exit__(None, None, None)
+    assert is_grad_enabled() and recorded()

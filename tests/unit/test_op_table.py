@@ -195,3 +195,37 @@ def test_importing_the_engine_loads_neither_graphviz_nor_numpy() -> None:
     code = "import sys, autograd, nn; print(sorted({'graphviz', 'numpy'} & set(sys.modules)))"
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert shown.strip() == "[]"
+
+
+def test_a_node_with_no_inputs_runs_backward() -> None:
+    for node in (dot([], [], activation="relu"), apply(engine.SUM, params=((1.0, 2.0),)), engine.DOT()):
+        node.backward()
+        assert node.grad == 1.0
+
+
+def test_copies_and_pickles_of_nodes_keep_the_op_record() -> None:
+    import copy
+    import pickle
+
+    x = Value(2.0, label="x")
+    y = (x * 3.0).tanh()
+    for twin in (copy.copy(y), copy.deepcopy(y), pickle.loads(pickle.dumps(y))):
+        assert twin.operation is engine.TANH and twin.parents[0].operation is engine.MUL_NUMBER
+        twin.backward()  # on the derived pullbacks of the built-in ops
+        assert twin.parents[0].parents[0].grad == pytest.approx(3.0 * (1.0 - y.data**2), rel=1e-15)
+
+
+def test_a_rule_that_fails_in_the_float_pass_names_its_op() -> None:
+    x = Value(1e-300)
+    (x**-0.5).backward()  # the local gradient -0.5 x^-1.5 overflows: infinite, as * would make it
+    assert x.grad == -math.inf
+    bad = Op("bad", math.sin, lambda m, out, a: (math.log(-1.0),))
+    with pytest.raises(ValueError, match=r"in the backward pass of op 'bad'"):
+        bad(Value(1.0)).backward()
+
+
+def test_the_power_rule_at_exponent_zero_is_zero_everywhere() -> None:
+    x = Value(0.0)
+    (x**0).backward()
+    assert x.grad == 0.0
+    assert grad_of(lambda a: a**0)(0.0) == 0.0
