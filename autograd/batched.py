@@ -284,19 +284,21 @@ class _MapBlock(_Block):
 def _array_forward(record: Op, inputs: list[str], params: tuple[Any, ...], names: Names) -> str | None:
     """The numpy expression of `record`'s forward on arrays (or a block's matrices); None if it has none.
 
-    The record's numpy form, a function of numpy_math() by name or a function of
-    arrays; else its forward on symbols when that is arithmetic, which runs on
-    arrays as it is. An op with neither runs once per example.
+    The record's numpy form, a function of numpy_math() or of numpy itself by name
+    (`"arctan"`), or a function of arrays; else its forward on symbols when that is
+    arithmetic, which runs on arrays as it is. An op with neither runs once per example.
     """
     form = record.numpy
     arguments = [*inputs, *[number(p, names) for p in params]]
     if form is None:
         return symbolic(record.forward, inputs, params)
-    function = getattr(numpy_math(), form, None) if isinstance(form, str) else form
+    function = form
+    if isinstance(form, str):
+        function = getattr(numpy_math(), form, None) or getattr(_numpy(), form, None)
     if not callable(function):
         raise CompileError(
             f"trace_batch: op {record.name!r} names {form!r} as its numpy form, which is not a function "
-            "of autograd.batched.numpy_math() (give a function of numpy arrays, or None)"
+            "of autograd.batched.numpy_math() or of numpy (give a function of numpy arrays, or None)"
         )
     return f"{names.bind(function)}({', '.join(arguments)})"
 

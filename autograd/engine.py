@@ -367,7 +367,8 @@ class Op:
       `error(*inputs, *params)`: the exception for inputs that are not (the
       engine adds "(op 'name')"). Both None for an op defined everywhere.
     - `numpy`: the op on numpy arrays, for `trace_batch`: the name of a function
-      of its math namespace (`"exp"`), or a function of arrays; None when the
+      of its math namespace or of numpy (`"exp"`, `"arctan"`), or a function of
+      arrays; None when the
       forward is arithmetic that runs on arrays as it is, or has no array form.
     - `title`: the name a node shows, with its params written in ('**{0!r}'
       gives '**2'; None: `name`); `symbol`: the gate's sign in drawings
