@@ -122,8 +122,9 @@ def numpy_math() -> Any:
         return np.where(x >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
     def power(x: Any, y: Any) -> Any:
-        with np.errstate(divide="ignore"):  # 0 ** negative is inf, as FLOAT_MATH.pow says
-            return np.power(x, y)
+        with np.errstate(divide="ignore", over="ignore"):  # inf, as FLOAT_MATH.pow says
+            # 0 ** negative is +inf there, for -0.0 too (numpy gives -inf for an odd power of -0.0)
+            return np.where((x == 0.0) & (y < 0.0), np.inf, np.power(x, y))
 
     def xlogy(x: Any, y: Any) -> Any:
         positive = y > 0.0

@@ -11,9 +11,9 @@ def gc_paused() -> GcPause:
     """Within this block Python's cyclic garbage collector does not run; on exit it is as before.
 
     A graph of Values holds no reference cycles: a node refers to its parents
-    and to its op's rule (a function, perhaps with numbers bound to it), never
-    back to itself. (micrograd's closures capture their output node, so each of
-    its nodes is a cycle that only the collector can free.) Reference counting
+    and to its op's record, never back to itself. (micrograd's closures capture
+    their output node, so each of its nodes is a cycle that only the collector
+    can free.) Reference counting
     alone therefore frees a graph the moment its last reference goes, and the
     collector, set off by new objects as the graph grows, would only scan it
     and, as the heap grows, everything else (BENCHMARKS.md gives what that

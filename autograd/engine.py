@@ -43,8 +43,13 @@ from .grad_mode import enable_grad, is_grad_enabled, no_grad
 from .grad_mode import open_blocks as _mode_blocks
 
 __all__ = [
-    "FLOAT_MATH",
+    # the op table: every built-in record by key, and the ones other modules name
     "OPS",
+    "ADD", "SUB", "MUL", "DIV", "NEG", "POWER", "POW", "SUM", "DOT", "DOT_NUMBERS",
+    "EXP", "EXPM1", "LOG", "LOG1P", "SQRT", "SIN", "COS", "TAN", "ABS", "TANH", "SIGMOID", "RELU",
+    "ADD_NUMBER", "NUMBER_ADD", "SUB_NUMBER", "NUMBER_SUB", "MUL_NUMBER", "NUMBER_MUL",
+    "DIV_NUMBER", "NUMBER_DIV", "GATES", "FUSED",
+    "FLOAT_MATH",
     "VALUE_MATH",
     "LocalGrad",
     "Op",
@@ -60,7 +65,7 @@ __all__ = [
     "pullback",
     "topological_order",
     "zero_grad",
-]
+]  # fmt: skip
 
 Number = Union[int, float]  # noqa: UP007 (a runtime alias, kept for Python 3.10)
 Operand = Union["Value", int, float]

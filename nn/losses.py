@@ -10,6 +10,7 @@ numbers, or Values (a target that is an argument of a traced function, as in
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from numbers import Real
@@ -106,7 +107,13 @@ def _bce_logit_forward(z: float, t: float) -> float:
     return max(z, 0.0) - z * t + math.log1p(math.exp(-abs(z)))
 
 
-_bce_with_logit = primitive("bce_logit", _bce_logit_grad)(_bce_logit_forward)
+def _bce_logit_arrays(z: Any, t: Any) -> Any:
+    # The same on numpy arrays, for a whole batch at once (trace_batch, fit(compile="batch")).
+    np = importlib.import_module("numpy")
+    return np.maximum(z, 0.0) - z * t + np.log1p(np.exp(-np.abs(z)))
+
+
+_bce_with_logit = primitive("bce_logit", _bce_logit_grad, numpy=_bce_logit_arrays)(_bce_logit_forward)
 
 
 def binary_cross_entropy(logits: object, targets: object) -> Value:
@@ -138,7 +145,16 @@ def _logsumexp_forward(*scores: float) -> float:
     return top + math.log(math.fsum(math.exp(a - top) for a in scores))
 
 
-_logsumexp = primitive("logsumexp", _logsumexp_grad)(_logsumexp_forward)
+def _logsumexp_arrays(*scores: Any) -> Any:
+    # The same on numpy arrays (each score one array over the batch), for trace_batch.
+    np = importlib.import_module("numpy")
+    top = np.maximum.reduce(np.broadcast_arrays(*scores))
+    with np.errstate(invalid="ignore", over="ignore"):  # where top is infinite, top is the answer
+        total = top + np.log(sum(np.exp(a - top) for a in scores))
+    return np.where(np.isinf(top), top, total)
+
+
+_logsumexp = primitive("logsumexp", _logsumexp_grad, numpy=_logsumexp_arrays)(_logsumexp_forward)
 
 
 def logsumexp(scores: Sequence[Value | float]) -> Value:
