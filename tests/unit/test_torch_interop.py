@@ -115,18 +115,22 @@ def test_conversions_leave_the_random_streams_alone(torch: Any) -> None:
     assert random.getstate() == state
 
 
-def test_only_neurons_layers_and_mlps_with_their_own_forward_pass_convert(torch: Any) -> None:
-    class Constant(Module):
+def test_only_neurons_layers_and_mlps_that_keep_their_forward_pass_convert(torch: Any) -> None:
+    class ModuleWithoutWeights(Module):
         pass
 
-    class Doubled(MLP):
+    class DoubledOutputMLP(MLP):
         def __call__(self, x: Any) -> Any:
             return [2 * v for v in super().__call__(x)]  # type: ignore[union-attr]
 
-    with pytest.raises(TypeError, match=r"Constant\.to_torch: only a Neuron, a Layer or an MLP converts"):
-        Constant().to_torch()
-    with pytest.raises(TypeError, match=r"Doubled\.to_torch: Doubled defines its own forward pass"):
-        Doubled(2, [2]).to_torch()
+    with pytest.raises(
+        TypeError, match=r"ModuleWithoutWeights\.to_torch: only a Neuron, a Layer or an MLP converts"
+    ):
+        ModuleWithoutWeights().to_torch()
+    with pytest.raises(
+        TypeError, match=r"DoubledOutputMLP\.to_torch: DoubledOutputMLP defines its own forward pass"
+    ):
+        DoubledOutputMLP(2, [2]).to_torch()
 
 
 # ---- PyTorch -> chainrule ----------------------------------------------------------
