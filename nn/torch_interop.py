@@ -65,14 +65,18 @@ def to_torch(module: Module) -> Any:
     return torch.nn.Sequential(*modules)
 
 
-def _dense_layers(module: Module, owner: str) -> list[Dense]:
+def _check_forward(cls: type[Module], owner: str) -> None:
     # A subclass with a forward pass of its own computes something a Sequential may not.
     for kind in (MLP, Layer, Neuron):
-        if isinstance(module, kind) and type(module).__call__ is not kind.__call__:
+        if issubclass(cls, kind) and cls.__call__ is not kind.__call__:
             raise TypeError(
-                f"{owner}: {type(module).__name__} defines its own forward pass, "
+                f"{owner}: {cls.__name__} defines its own forward pass, "
                 f"which a Sequential of Linear and activation modules may not compute"
             )
+
+
+def _dense_layers(module: Module, owner: str) -> list[Dense]:
+    _check_forward(type(module), owner)
     if isinstance(module, MLP):
         return [_layer_rows(layer) for layer in module.layers]
     if isinstance(module, Layer):
@@ -96,9 +100,11 @@ def _neuron_rows(neurons: list[Neuron], activation: str) -> Dense:
 
 
 def from_torch(cls: type[M], sequential: Any, *, fused: bool = False) -> M:
-    """A new `cls` (Neuron, Layer or MLP, or a subclass) with the architecture and weights of `sequential`."""
+    """A new `cls` (a Neuron, Layer or MLP class) with the architecture and weights of `sequential`."""
     owner = f"{cls.__name__}.from_torch"
-    layers = _read_sequential(_torch(owner), sequential, owner)
+    torch = _torch(owner)
+    _check_forward(cls, owner)
+    layers = _read_sequential(torch, sequential, owner)
     (first_rows, first_biases, _), _ = layers[0]
     nin, has_bias = len(first_rows[0]), first_biases is not None
     # seed=0: the weights are set below, and a seeded start leaves the global random stream alone.

@@ -131,6 +131,14 @@ def test_only_neurons_layers_and_mlps_that_keep_their_forward_pass_convert(torch
         TypeError, match=r"DoubledOutputMLP\.to_torch: DoubledOutputMLP defines its own forward pass"
     ):
         DoubledOutputMLP(2, [2]).to_torch()
+    net = MLP(2, [2]).to_torch()
+    with pytest.raises(TypeError, match=r"DoubledOutputMLP\.from_torch: DoubledOutputMLP defines its own"):
+        DoubledOutputMLP.from_torch(net)
+
+    class NamedMLP(MLP):  # keeps MLP's forward pass
+        pass
+
+    assert type(NamedMLP.from_torch(net)) is NamedMLP
 
 
 # ---- PyTorch -> chainrule ----------------------------------------------------------
