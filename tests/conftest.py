@@ -51,6 +51,6 @@ def torch() -> Any:
         if os.environ.get("CI") == "true" and sys.version_info[:2] == TORCH_PYTHON_IN_CI:
             pytest.fail(f"PyTorch is missing in CI on Python {version}, where make venv installs it: {exc}")
         pytest.skip(
-            f"PyTorch is not installed for Python {version} (make venv installs it only from a local "
-            f"wheel of the pinned version; pip install 'chainrule[torch]' downloads it)"
+            f"PyTorch is not installed for Python {version}: make venv installs it only from a wheel "
+            f"of the pinned version already on the machine (README.md, Installing, says how to get it)"
         )
