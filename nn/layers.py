@@ -188,6 +188,13 @@ class Neuron(Module):
         full = _full_config(cls, "Neuron", config, ("nin", "activation", "bias", "init", "fused"))
         return _check_count("Neuron", "nin", full["nin"]) + int(full["bias"])
 
+    @classmethod
+    def from_torch(cls, sequential: Any, *, fused: bool = False) -> Neuron:
+        """A Neuron from a `torch.nn.Sequential` of one Linear with one output (and its activation)."""
+        from .torch_interop import from_torch  # imports torch: only when asked for
+
+        return from_torch(cls, sequential, fused=fused)
+
     def __repr__(self) -> str:
         return f"{self.activation.capitalize()}Neuron({self.nin})"
 
@@ -305,6 +312,13 @@ class Layer(Module):
         nin, nout = _check_count("Layer", "nin", full["nin"]), _check_count("Layer", "nout", full["nout"])
         return nout * (nin + int(full["bias"]))
 
+    @classmethod
+    def from_torch(cls, sequential: Any, *, fused: bool = False) -> Layer:
+        """A Layer from a `torch.nn.Sequential` of one Linear (and its activation); needs PyTorch."""
+        from .torch_interop import from_torch  # imports torch: only when asked for
+
+        return from_torch(cls, sequential, fused=fused)
+
     def __repr__(self) -> str:
         return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
@@ -380,6 +394,17 @@ class MLP(Module):
         )
         model.set_weights(weights, biases)
         return model
+
+    @classmethod
+    def from_torch(cls, sequential: Any, *, fused: bool = False) -> MLP:
+        """An MLP from a `torch.nn.Sequential` of Linear modules, each followed by at most one activation.
+
+        ReLU, Tanh or Sigmoid (a Linear without one is a linear layer), the same after every hidden
+        layer; anything else is refused with the module and its position. Needs PyTorch.
+        """
+        from .torch_interop import from_torch  # imports torch: only when asked for
+
+        return from_torch(cls, sequential, fused=fused)
 
     def __call__(self, x: Inputs) -> Value | list[Value]:
         """The network's output for one input vector: a Value if it has one output."""

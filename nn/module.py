@@ -89,6 +89,17 @@ class Module:
         """
         return None
 
+    # ---- PyTorch ----------------------------------------------------------------
+
+    def to_torch(self) -> Any:
+        """A float64 `torch.nn.Sequential` with this model's weights, computing what it computes.
+
+        For a Neuron, a Layer or an MLP; needs PyTorch (`pip install 'chainrule[torch]'`).
+        """
+        from .torch_interop import to_torch  # imports torch: only when asked for
+
+        return to_torch(self)
+
     # ---- state ----------------------------------------------------------------
 
     def state_dict(self) -> dict[str, float]:

@@ -8,6 +8,7 @@ difference would straddle the kink and measure nonsense; `INPUTS` gives the
 strategies of the records that need more than `moderate` numbers. After the
 records come the cases of the Value methods, `dot` and `activate` that reach
 them another way (reflected operators, numbers lifted to leaves, fusing).
+At the end, the architectures of random networks.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 
 from autograd import Value, activate, dot, engine
 from autograd.engine import Op, apply
+from nn import ACTIVATIONS
 
 KINK_MARGIN = 1e-3
 
@@ -270,3 +272,16 @@ def program_nodes(steps: Sequence[Step], leaves: Sequence[Value], *, checked: bo
             raise NearKinkError("magnitude")
         nodes.append(node)
     return nodes
+
+
+@st.composite
+def mlp_architectures(draw: Any) -> dict[str, Any]:
+    """Keyword arguments of `nn.MLP`: 1-3 inputs, 1-3 layers of 1-4 neurons, any activations and flags."""
+    return {
+        "nin": draw(st.integers(1, 3)),
+        "nouts": draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)),
+        "activation": draw(st.sampled_from(ACTIVATIONS)),
+        "output_activation": draw(st.sampled_from(ACTIVATIONS)),
+        "bias": draw(st.booleans()),
+        "fused": draw(st.booleans()),
+    }

@@ -18,7 +18,10 @@ In shown output `...` stands for any text (part of a line, or several lines),
 a line and blank lines at the end are ignored (a document cannot show them).
 Everything else must match exactly.
 A block whose opening fence reads ```python skip is shown but not run (for
-commands that need something a test machine lacks).
+commands that need something a test machine lacks). One whose fence reads
+```python torch needs PyTorch: it runs where torch is installed and is skipped,
+saying so, where it is not (failing instead in CI on the Python that installs
+torch: the `torch` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 BLOCK = re.compile(
-    r"^```python(?P<skip> skip)?\n(?P<code>.*?)^```\n(?:\nprints\b[^\n]*\n\n```text\n(?P<prints>.*?)^```\n)?",
+    r"^```python(?: (?P<info>skip|torch))?\n(?P<code>.*?)^```\n"
+    r"(?:\nprints\b[^\n]*\n\n```text\n(?P<prints>.*?)^```\n)?",
     re.S | re.M,
 )
 PLACEHOLDERS = {"...": r".*?", "<file>": r"[^\n]+?", "<line>": r"[0-9]+"}
@@ -49,6 +53,7 @@ class Block:
     line: int  # of the block's first line of code in the document
     code: str
     prints: str | None  # the ```text block shown after it, if any
+    needs_torch: bool  # its fence reads ```python torch
 
     @property
     def name(self) -> str:
@@ -58,9 +63,15 @@ class Block:
 def blocks(document: Path) -> list[Block]:
     text = document.read_text(encoding="utf-8")
     return [
-        Block(document, text.count("\n", 0, match.start("code")) + 1, match["code"], match["prints"])
+        Block(
+            document,
+            text.count("\n", 0, match.start("code")) + 1,
+            match["code"],
+            match["prints"],
+            needs_torch=match["info"] == "torch",
+        )
         for match in BLOCK.finditer(text)
-        if not match["skip"]
+        if match["info"] != "skip"
     ]
 
 
@@ -128,10 +139,32 @@ def test_every_prints_block_belongs_to_a_python_block() -> None:
         assert len(re.findall(r"^prints\b[^\n]*\n\n```text\n", text, re.M)) == attached, document
 
 
+def test_every_python_fence_is_one_the_tests_know() -> None:
+    # A block whose fence has another word after `python` would be neither run nor skipped.
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        fences = re.findall(r"^```python.*$", text, re.M)
+        known = [match[0].split("\n")[0] for match in BLOCK.finditer(text)]
+        assert fences == known, document
+
+
+def test_a_torch_fence_marks_a_block_that_needs_torch_and_a_skip_fence_is_not_run(tmp_path: Path) -> None:
+    document = tmp_path / "doc.md"
+    document.write_text(
+        "```python\nx = 1\n```\n\n```python torch\nimport torch\n```\n\n```python skip\n!\n```\n"
+    )
+    assert [(block.code, block.needs_torch, block.line) for block in blocks(document)] == [
+        ("x = 1\n", False, 2),
+        ("import torch\n", True, 6),
+    ]
+
+
 @pytest.mark.parametrize("block", ALL_BLOCKS, ids=lambda block: block.name)
 def test_example_runs_alone_and_prints_what_is_shown(
-    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
+    if block.needs_torch:
+        request.getfixturevalue("torch")  # skips without PyTorch (fails in CI on its Python)
     monkeypatch.chdir(tmp_path)
     shown = expected_output(block)
     printed = run(block)
