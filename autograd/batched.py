@@ -293,7 +293,7 @@ def _array_forward(record: Op, inputs: list[str], params: tuple[Any, ...], names
     arguments = [*inputs, *[number(p, names) for p in params]]
     if form is None:
         return symbolic(record.forward, inputs, params)
-    function = form
+    function: Any = form
     if isinstance(form, str):
         function = getattr(numpy_math(), form, None) or getattr(_numpy(), form, None)
     if not callable(function):
