@@ -39,7 +39,7 @@ from typing import Any, Union
 
 from .anomaly import check_new_node
 from .anomaly import open_blocks as _anomaly_blocks
-from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, records
 from .grad_mode import open_blocks as _mode_blocks
 
 __all__ = [
@@ -898,7 +898,7 @@ def _node(data: float, parents: tuple[Value, ...], op: Op, params: tuple[Any, ..
     out.grad = 0.0
     out.label = ""
     out._visit = None
-    if _mode_blocks and not is_grad_enabled():
+    if _mode_blocks and not records(parents):  # no_grad; or a trace counting what it records
         out._parents, out._operation, out._params = (), None, ()
     else:
         out._parents, out._operation, out._params = parents, op, params

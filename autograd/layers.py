@@ -19,6 +19,8 @@ from typing import Any, cast
 
 from .anomaly import check_weighted_sum, is_anomaly_enabled
 from .engine import DOT, DOT_NUMBERS, FUSED, GATES, Op, Operand, Value, apply, make_nodes
+from .grad_mode import expect
+from .grad_mode import open_blocks as _mode_blocks
 
 __all__ = ["activate", "dot", "dots", "dots_batch"]
 
@@ -106,6 +108,8 @@ def dots_batch(
             _length(ws, "dot: each weight vector")  # names the row that is not a sequence
         raise
     n = len(rows[0]) if rows else 0
+    if _mode_blocks:  # a trace's budget refuses a layer too big for it before it is multiplied out
+        expect(m * len(xss), m * len(xss) * (2 * n + 2))
     bias_types = set(map(type, biases))
     has_bias = bias_types <= _VALUE_TYPE
     # One pass reads every weight that is a Value; if that is all of them, the layer is whole.
