@@ -18,6 +18,7 @@ from operator import add, attrgetter, mul
 from typing import Any, cast
 
 from .anomaly import check_weighted_sum, is_anomaly_enabled
+from .blocks import BlockValue
 from .engine import DOT, DOT_NUMBERS, FUSED, GATES, Op, Operand, Value, apply, make_nodes
 from .grad_mode import expect
 from .grad_mode import open_blocks as _mode_blocks
@@ -25,7 +26,7 @@ from .grad_mode import open_blocks as _mode_blocks
 __all__ = ["activate", "dot", "dots", "dots_batch"]
 
 _data = attrgetter("data")
-_VALUE_TYPE = frozenset({Value})
+_VALUE_TYPE = frozenset({Value, BlockValue})  # a Value of a parameter block (blocks.py) is one too
 _NUMBER_TYPES = frozenset({float, int})
 _NONE_TYPE = frozenset({type(None)})
 
@@ -113,7 +114,7 @@ def dots_batch(
     bias_types = set(map(type, biases))
     has_bias = bias_types <= _VALUE_TYPE
     # One pass reads every weight that is a Value; if that is all of them, the layer is whole.
-    weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value]
+    weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value or type(w) is BlockValue]
     if not (n and (has_bias or bias_types == _NONE_TYPE) and lengths == {n} and len(weights) == n * m):
         # No weights, a row without a bias, numbers among the weights, or an error to report.
         return [_dots_by_row(rows, xs, biases, activation) for xs in xss]
