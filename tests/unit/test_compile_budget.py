@@ -84,3 +84,12 @@ def test_recording_counts_nodes_and_terms_and_records() -> None:
     assert repr(recording(budget)) == "recording(GraphBudget(100))"
     with pytest.raises(GraphBudgetError), recording(GraphBudget(3)):
         x * x + 1.0
+
+
+def test_fit_compile_true_on_a_wide_network_is_refused_at_once_with_a_pointer() -> None:
+    from nn import MLP, SGD, fit, hinge_loss, make_moons, signs
+
+    inputs, labels = make_moons(100, noise=0.1, seed=0)
+    model = MLP(2, [64, 64, 1], seed=0)
+    with pytest.raises(GraphTooLargeError, match="compile='batch'"):
+        fit(model, inputs, signs(labels), loss=hinge_loss, optimizer=SGD(model.parameters()), compile=True)
