@@ -35,6 +35,26 @@ slope from the gate record's rule. An op applied to every column of a block
 else is one numpy operation per node on (B,) arrays. The one backward written
 here is a dot block's, and it is the dot rule in matrix shape.
 
+Parameter blocks: a dot block whose every weight (and every bias, if any) is
+a param of its own, one to a cell, is a layer; its params become a parameter
+block (blocks.py), their numbers held in one float64 array laid out as the
+layer's matrix, each row's bias last (rows in the order of the params, so the
+layout is the order nn lists a layer's parameters in). The generated code
+reads W and b as views of that array and adds dW = G.T @ X and db into the
+block's gradient array as whole arrays, after everything else (nothing that
+can fail comes after them, so a failed call that is run again adds nothing
+twice). A dot that squares every param of some blocks (an L2 penalty,
+dot(params, params)) is one vdot per block, and adds 2 * upstream * P.
+A param is read one by one (`.data`) only where other code needs its number.
+The compiled function attaches its blocks again if they were detached. An
+optimizer over block params steps the arrays (nn/optim.py). So a step of
+MLP(2, [256, 256, 1]) runs no Python per parameter (there are 66,817).
+
+dtype="float32" runs the batch in float32: inputs and every matrix are
+float32, W and b are cast from the float64 blocks at each call, and the
+float32 gradients are added into the float64 gradient arrays; numbers that
+depend on no example stay Python floats (numpy keeps float32 with them).
+
 Results equal eager mode's up to floating-point rounding (a matrix product
 adds in another order than `math.fsum`), not bit for bit as `trace`'s do. The
 generated source holds only numbers and names the generator made; numpy runs
