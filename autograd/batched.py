@@ -616,6 +616,9 @@ class _Generator:
         self.var: dict[Value, str] = {}
         self.unread: set[Value] = set()  # params whose .data is read where first needed
         self.ones = False  # whether the code has made a vector of ones (_ones) of the batch's size
+        # Matrices the code made (a dot block's dX) that only one block's backward reads: that
+        # backward may multiply into one in place, one (B, width) array fewer to allocate.
+        self.owned: set[str] = set()
         self.rows: set[str] = set()
         self.per_example = 0  # forwards and rules called example by example
         self.every = partial(np.logical_and.reduce, axis=None)  # all(), for an array or a bool alike
@@ -1050,8 +1053,11 @@ class _Generator:
             # only its output: relu's step is positive exactly where the sum is).
             slope = _slope(block.gate, name, self.array_math)
             assert slope is not None  # the plan made the block only for such a gate
-            self.emit(f"    S{name} = {gradient} * {slope}")
-            gradient = f"S{name}"
+            if gradient in self.owned and slope in self.array_math.finite:
+                self.emit(f"    {self.fn(self.np.multiply)}({gradient}, {slope}, out={gradient})")
+            else:
+                self.emit(f"    S{name} = {gradient} * {slope}")
+                gradient = f"S{name}"
         pb = self.param_blocks.get(block)
         if pb is not None:
             self.param_backward(block, pb, gradient)
@@ -1075,6 +1081,7 @@ class _Generator:
             self.emit(f"    dX{name} = {gradient} @ W{name}")
             if block.source is not None:
                 block.source.matrix_terms.append(f"dX{name}")
+                self.owned.add(f"dX{name}")
             else:
                 for c, v in enumerate(block.xs):
                     if v in wanted:
@@ -1107,6 +1114,7 @@ class _Generator:
             self.emit(f"    dX{name} = {gradient} {product} W{name}")
             if x == getattr(block.source, "name", None):
                 block.source.matrix_terms.append(f"dX{name}")  # type: ignore[union-attr]
+                self.owned.add(f"dX{name}")
             else:
                 for c, v in enumerate(block.xs):
                     if v in self.plan.wanted:
@@ -1118,8 +1126,17 @@ class _Generator:
         locals_ = local_gradients(
             block.members[0], texts, block.name, self.names, self.array_math, self.emit, self.at_run_time
         )
+        in_place = (
+            len(block.patterns) == 1
+            and block.patterns[0][0] == "block"
+            and gradient in self.owned
+            and not is_simple(locals_[0])
+            and locals_[0] in self.array_math.finite
+        )
+        if in_place:  # the one operand's gradient is the block's times its local gradient
+            self.emit(f"    {self.fn(self.np.multiply)}({gradient}, {locals_[0]}, out={gradient})")
         for position, (kind, operand) in enumerate(block.patterns):
-            term = self.times(gradient, locals_[position])
+            term = gradient if in_place else self.times(gradient, locals_[position])
             if kind == "block":
                 if any(m in wanted for m in operand.members):
                     operand.matrix_terms.append(term)

@@ -65,7 +65,8 @@ def test_each_layer_is_one_array_in_and_one_gradient_out() -> None:
     # laid out as model.parameters() lists them: the optimizer steps three slices
     assert [p.data for p in model.parameters()] == [x for b in fn.blocks for x in b.data.ravel().tolist()]
     assert ".data" not in fn.source and ".grad" not in fn.source  # no parameter one by one
-    assert len(re.findall(r"out=", fn.source)) == 6 + 3  # W and b of each layer, and the L2 term's
+    # one addition into a gradient array for W and b of each layer, and one for each layer's L2 term
+    assert len(re.findall(r"\((_k\d+), [^\n]*, out=\1\)", fn.source)) == 6 + 3
 
 
 def test_gradients_add_into_grad_and_the_sgd_step_runs_on_the_arrays() -> None:
