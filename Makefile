@@ -28,6 +28,7 @@ bench: venv
 	$(PY) benchmarks/bench.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_nn.py --write BENCHMARKS.md
 	$(PY) benchmarks/suite.py --write BENCHMARKS.md
+	$(PY) benchmarks/bench_scale.py --write BENCHMARKS.md
 
 venv: $(STAMP)
 
