@@ -1,4 +1,9 @@
-"""`no_grad()` and `enable_grad()`: whether ops record their graph, per thread or asyncio task."""
+"""`no_grad()` and `enable_grad()`: whether ops record their graph, per thread or asyncio task.
+
+Also `recording(budget)`: ops record their graph and count its terms against
+a `GraphBudget`, raising GraphBudgetError past it; `trace` uses it to refuse a
+graph too big to compile before the graph is all built.
+"""
 
 from __future__ import annotations
 
