@@ -35,6 +35,26 @@ slope from the gate record's rule. An op applied to every column of a block
 else is one numpy operation per node on (B,) arrays. The one backward written
 here is a dot block's, and it is the dot rule in matrix shape.
 
+Parameter blocks: a dot block whose every weight (and every bias, if any) is
+a param of its own, one to a cell, is a layer; its params become a parameter
+block (blocks.py), their numbers held in one float64 array laid out as the
+layer's matrix, each row's bias last (rows in the order of the params, so the
+layout is the order nn lists a layer's parameters in). The generated code
+reads W and b as views of that array and adds dW = G.T @ X and db into the
+block's gradient array as whole arrays, after everything else (nothing that
+can fail comes after them, so a failed call that is run again adds nothing
+twice). A dot that squares every param of some blocks (an L2 penalty,
+dot(params, params)) is one vdot per block, and adds 2 * upstream * P.
+A param is read one by one (`.data`) only where other code needs its number.
+The compiled function attaches its blocks again if they were detached. An
+optimizer over block params steps the arrays (nn/optim.py). So a step of
+MLP(2, [256, 256, 1]) runs no Python per parameter (there are 66,817).
+
+dtype="float32" runs the batch in float32: inputs and every matrix are
+float32, W and b are cast from the float64 blocks at each call, and the
+float32 gradients are added into the float64 gradient arrays; numbers that
+depend on no example stay Python floats (numpy keeps float32 with them).
+
 Results equal eager mode's up to floating-point rounding (a matrix product
 adds in another order than `math.fsum`), not bit for bit as `trace`'s do. The
 generated source holds only numbers and names the generator made; numpy runs
@@ -52,6 +72,7 @@ from functools import cache, partial
 from types import SimpleNamespace
 from typing import Any
 
+from .blocks import BlockValue, ParameterBlock, attached_block
 from .codegen import (
     CompileError,
     GradientSums,
@@ -87,9 +108,10 @@ from .codegen import (
 from .engine import FLOAT_MATH, Op, Value, enable_grad
 from .general import gradient_totals
 
-__all__ = ["REDUCTIONS", "BatchedFunction", "numpy_math", "trace_batch"]
+__all__ = ["DTYPES", "REDUCTIONS", "BatchedFunction", "numpy_math", "trace_batch"]
 
 REDUCTIONS = ("mean", "sum")
+DTYPES = ("float64", "float32")
 
 
 def _numpy() -> Any:
@@ -131,15 +153,22 @@ def numpy_math() -> Any:
         logs = np.log(np.where(positive, y, 1.0))
         return np.where(x == 0.0, 0.0, np.where(positive, x * logs, np.nan))
 
+    def kind(x: Any) -> Any:
+        # the float dtype of x, so that a float32 batch stays float32 (float64 for anything else)
+        dtype = getattr(x, "dtype", None)
+        return dtype if dtype is not None and dtype.kind == "f" else np.float64
+
+    # A test's booleans as floats: several times faster than np.where(x > 0.0, 1.0, 0.0).
     def step(x: Any) -> Any:
-        return np.where(x > 0.0, 1.0, 0.0)
+        return np.greater(x, 0.0).astype(kind(x))
 
     def gated(slope: Any, x: Any) -> Any:
         with np.errstate(invalid="ignore"):  # 0 * inf where the slope is 0: not taken
             return np.where(slope == 0.0, 0.0, slope * x)
 
     def sign(x: Any) -> Any:
-        return np.where(x > 0.0, 1.0, np.where(x < 0.0, -1.0, 0.0))
+        dtype = kind(x)
+        return np.greater(x, 0.0).astype(dtype) - np.less(x, 0.0).astype(dtype)
 
     def data(x: Any) -> Any:
         return x
@@ -255,6 +284,7 @@ class _DotBlock(_Block):
         self.gate = gate  # the gate record of fused dot nodes, applied to the whole product
         self.source: _Block | None = None  # the block whose matrix is X, if there is one
         self.source_columns: list[int] = []  # X's column c is the source's column source_columns[c]
+        self.x_text = ""  # a parameter block's X, as its forward wrote it
 
 
 # An operand of an elementwise block: the columns of a block, one batched node for
@@ -343,6 +373,42 @@ class _Plan:
         for block in self.dots:
             self._choose_source(block)
         self.first = {min(block.members, key=index.__getitem__): block for block in [*self.dots, *self.maps]}
+        self.param_rows = self._param_rows(graph)
+
+    def _param_rows(self, graph: Graph) -> dict[_DotBlock, list[list[Value]]]:
+        """The dot blocks whose every weight (and bias) is a param of its own: each block's rows of params.
+
+        Such a block's weights become a parameter block (blocks.py): the matrix
+        product reads them as one array and adds their gradient as one. A
+        param met in two blocks stays in the first; the other block reads
+        its params one by one, as any other numbers.
+        """
+        params = set(graph.params)
+
+        def own(x: Any) -> bool:
+            return isinstance(x, Value) and type(x) in (Value, BlockValue) and x in params
+
+        claimed: set[Value] = set()
+        found: dict[_DotBlock, list[list[Value]]] = {}
+        for block in self.dots:
+            if block.source is not None and block.source_columns != list(range(block.source.width)):
+                continue  # X is part of another block's matrix: a W padded with zeros reads it as it is
+            if not all(len(cell) == 1 and own(cell[0]) for row in block.weights for cell in row):
+                continue
+            rows: list[list[Value]] = [[cell[0] for cell in row] for row in block.weights]  # type: ignore[misc]
+            biases = block.biases
+            if all(b is not None for b in biases):
+                if not all(own(b) for b in biases):
+                    continue
+                rows = [[*row, b] for row, b in zip(rows, biases, strict=True)]  # type: ignore[list-item]
+            elif any(b is not None for b in biases):
+                continue
+            flat: list[Value] = [v for row in rows for v in row]
+            if len(set(flat)) != len(flat) or not claimed.isdisjoint(flat):
+                continue
+            claimed.update(flat)
+            found[block] = rows
+        return found
 
     # -- dot blocks: found in one pass, since they depend on no other block
 
@@ -368,11 +434,20 @@ class _Plan:
                 xs, ws, bias = sides
                 groups.setdefault((gate, tuple(sorted({index[x] for x in xs}))), []).append((v, xs, ws, bias))
         blocks: list[_DotBlock] = []
+        param_index = {p: i for i, p in enumerate(graph.params)}
         for (gate, key), members in groups.items():
             columns = [graph.order[k] for k in key]
             # w * x + b: a matrix product would only add work (a fused node has no other numpy form)
             if len(members) == 1 and len(columns) == 1 and gate is None:
                 continue
+            # Columns in the order the first node reads them, rows in the order of their first
+            # weights among the params: a layer's matrix is then laid out as nn lists its
+            # parameters (row by row, each row's bias last), for its parameter block.
+            first_xs = members[0][1]
+            if len(set(first_xs)) == len(first_xs):
+                columns = list(first_xs)
+            if all(m[2] and m[2][0] in param_index for m in members):
+                members.sort(key=lambda m: param_index[m[2][0]])
             position = {x: c for c, x in enumerate(columns)}
             weights = []
             for _, xs, ws, _ in members:
@@ -521,15 +596,32 @@ def _dot_sides(
 class _Generator:
     """Writes `_batched(_a, _B, _strict)`: returns (value, aux arrays, input gradient matrices)."""
 
-    def __init__(self, plan: _Plan, names: Names, reduction: str, input_grads: bool, np: Any) -> None:
+    def __init__(
+        self,
+        plan: _Plan,
+        names: Names,
+        options: dict[str, Any],
+        param_blocks: dict[_DotBlock, ParameterBlock],
+    ) -> None:
+        np = options["numpy"]
         self.plan = plan
         self.graph = plan.graph
         self.names = names
-        self.reduction = reduction
-        self.input_grads = input_grads
+        self.reduction = options["reduction"]
+        self.input_grads = options["input_grads"]
         self.np = np
+        self.dtype = np.dtype(options["dtype"])
+        self.param_blocks = param_blocks
+        # each param of a parameter block: its block and its index there
+        self.place = {v: (pb, i) for pb in param_blocks.values() for i, v in enumerate(pb.values)}
         self.lines: list[str] = []
+        self.last_lines: list[str] = []  # what adds into the parameter blocks' gradients, at the very end
         self.var: dict[Value, str] = {}
+        self.unread: set[Value] = set()  # params whose .data is read where first needed
+        self.ones = False  # whether the code has made a vector of ones (_ones) of the batch's size
+        # Matrices the code made (a dot block's dX) that only one block's backward reads: that
+        # backward may multiply into one in place, one (B, width) array fewer to allocate.
+        self.owned: set[str] = set()
         self.rows: set[str] = set()
         self.per_example = 0  # forwards and rules called example by example
         self.every = partial(np.logical_and.reduce, axis=None)  # all(), for an array or a bool alike
@@ -547,6 +639,11 @@ class _Generator:
         name = self.var.get(v)
         if name is not None:
             return name
+        if v in self.unread:  # a param read by one number or another: read once, here
+            self.unread.discard(v)
+            name = self.var[v] = f"v{self.graph.index[v]}"
+            self.emit(f"    {name} = {self.fn(v)}.data")
+            return name
         column = self.plan.column.get(v)
         if column is not None:
             return f"{column[0].name}[:, {column[1]}]"
@@ -561,16 +658,19 @@ class _Generator:
         graph, plan = self.graph, self.plan
         emit = self.emit
         emit(f"    {', '.join(block.name for block in plan.inputs)}, = _a")
-        for p in graph.params:
-            if p in graph.index:
-                self.var[p] = f"v{graph.index[p]}"
-                emit(f"    {self.var[p]} = {self.fn(p)}.data")
+        # A param is read where code first needs its number: the params of parameter blocks
+        # are read as whole arrays by the matrix products, and most never one by one.
+        self.unread = {p for p in graph.params if p in graph.index}
         # numbers first: they depend on no example, and batched nodes read them
         for v in graph.order:
             if not v.is_leaf and v in graph.live and v not in plan.batched:
                 k = graph.index[v]
+                squares = self.squares(v)
+                if squares is not None:
+                    self.squares_forward(v, f"v{k}", *squares)
+                else:
+                    emit_forward(v, f"v{k}", k, self.inputs(v), self.names, emit)
                 self.var[v] = f"v{k}"
-                emit_forward(v, self.var[v], k, self.inputs(v), self.names, emit)
         for v in graph.order:
             if v.is_leaf or v not in plan.batched:
                 continue
@@ -595,10 +695,83 @@ class _Generator:
     def batched_ref(self, v: Value) -> str:
         if v in self.plan.batched:
             return self.ref(v)
-        return f"{self.fn(self.np.full)}(_B, {self.ref(v)})"
+        return self.full(self.ref(v))
 
     def zeros(self, width: int) -> str:
-        return f"{self.fn(self.np.zeros)}((_B, {width}))"
+        return f"{self.fn(self.np.zeros)}((_B, {width}), {self.fn(self.dtype)})"
+
+    def array(self, listing: str) -> str:
+        """A numpy array of the compiled function's dtype from a list display."""
+        return f"{self.fn(self.np.array)}({listing}, {self.fn(self.dtype)})"
+
+    def full(self, number: str) -> str:
+        return f"{self.fn(self.np.full)}(_B, {number}, {self.fn(self.dtype)})"
+
+    # -- a dot of parameter blocks with themselves: an L2 penalty, sum(p * p)
+
+    def squares(self, v: Value) -> tuple[list[ParameterBlock], list[int]] | None:
+        """A dot (not batched) squaring every param of some parameter blocks: those blocks, its other terms.
+
+        None for any other node. Such a dot is an L2 penalty, `dot(params, params)`:
+        a block's share is one `vdot` of its array with itself.
+        """
+        record = v.operation
+        assert record is not None
+        parts = dot_parts(record, v.parents, v.params)
+        if parts is None or record.gate is not None or not self.place:
+            return None
+        ws, xs, _ = parts
+        covered: dict[ParameterBlock, set[int]] = {}
+        squared: dict[int, ParameterBlock] = {}
+        for i, (w, x) in enumerate(zip(ws, xs, strict=True)):
+            place = self.place.get(w) if w is x else None
+            if place is not None:
+                covered.setdefault(place[0], set()).add(place[1])
+                squared[i] = place[0]
+        whole = [pb for pb, indices in covered.items() if len(indices) == len(pb.values)]
+        counts = {pb: sum(1 for b in squared.values() if b is pb) for pb in whole}
+        whole = [pb for pb in whole if counts[pb] == len(pb.values)]  # each param squared once
+        if not whole:
+            return None
+        rest = [i for i in range(len(ws)) if squared.get(i) not in whole]
+        return whole, rest
+
+    def squares_forward(self, v: Value, out: str, whole: list[ParameterBlock], rest: list[int]) -> None:
+        record = v.operation
+        assert record is not None
+        parts = dot_parts(record, v.parents, v.params)
+        assert parts is not None
+        ws, xs, bias = parts
+        vdot = self.fn(self.np.vdot)
+        terms = [f"{vdot}({self.fn(pb.data)}, {self.fn(pb.data)})" for pb in whole]
+        terms += [f"{self.weight_ref(ws[i])} * {self.weight_ref(xs[i])}" for i in rest]
+        if bias is not None:
+            terms.append(self.weight_ref(bias))
+        self.emit(f"    {out} = {self.names.exact_sum()}({list_source(terms, self.names, self.emit)})")
+
+    def squares_backward(self, v: Value, upstream: str, whole: list[ParameterBlock], rest: list[int]) -> None:
+        # The dot rule, d/dw_i = x_i and d/dx_i = w_i: a squared param gets upstream * p twice.
+        record = v.operation
+        assert record is not None
+        parts = dot_parts(record, v.parents, v.params)
+        assert parts is not None
+        ws, xs, bias = parts
+        add = self.fn(self.np.add)
+        for pb in whole:
+            grad = self.fn(pb.grad)
+            self.last_lines.append(
+                f"    {add}({grad}, ({upstream} + {upstream}) * {self.fn(pb.data)}, out={grad})"
+            )
+        live = self.graph.live
+        finite = self.float_math.finite
+        for i in rest:
+            w, x = ws[i], xs[i]
+            if isinstance(w, Value) and w in live:
+                self.sums.add(w, times_unless_zero(upstream, self.weight_ref(x), finite))
+            if isinstance(x, Value) and x in live:
+                self.sums.add(x, times_unless_zero(upstream, self.weight_ref(w), finite))
+        if isinstance(bias, Value) and bias in live:
+            self.sums.add(bias, upstream)
 
     def value(self) -> None:
         root = self.graph.root
@@ -677,12 +850,45 @@ class _Generator:
                     if row not in self.rows:  # made in the forward, read again in the backward
                         self.rows.add(row)
                         listing = list_source(numbers, self.names, self.emit)
-                        self.emit(f"    {row} = {self.fn(self.np.array)}({listing})")
+                        self.emit(f"    {row} = {self.array(listing)}")
                     texts.append(row)
         return texts
 
+    def block_x(self, block: _DotBlock) -> str:
+        """A parameter block's X: its source's matrix (its xs, in order), or its xs stacked."""
+        if block.source is not None:
+            return block.source.name
+        x = f"X{block.name}"
+        stacked = list_source([self.ref(v) for v in block.xs], self.names, self.emit)
+        self.emit(f"    {x} = {self.fn(self.np.stack)}({stacked}, 1)")
+        return x
+
+    def param_forward(self, block: _DotBlock, pb: ParameterBlock) -> None:
+        # W and b are views of the block's array: read as they are (or cast, for float32).
+        n = len(block.xs)
+        cast = self.dtype != pb.data.dtype
+        for prefix, view in [("W", pb.data[:, :n]), ("B", pb.data[:, n] if pb.shape[1] > n else None)]:
+            if view is None:
+                continue
+            source = self.fn(view)
+            if cast:
+                source = f"{self.fn(self.np.asarray)}({source}, {self.fn(self.dtype)})"
+            self.emit(f"    {prefix}{block.name} = {source}")
+        x = self.block_x(block)
+        block.x_text = x
+        # The bias is added in place: one array of (B, width) fewer to allocate per layer.
+        self.emit(f"    {block.name} = {x} @ W{block.name}.T")
+        if pb.shape[1] > n:
+            self.emit(f"    {block.name} += B{block.name}")
+        if block.gate is not None:
+            self.emit(f"    {block.name} = {self.forward(block.gate, block.members[0], [block.name], ())}")
+
     def dot_forward(self, block: _DotBlock) -> None:
         np = self.np
+        pb = self.param_blocks.get(block)
+        if pb is not None:
+            self.param_forward(block, pb)
+            return
         width = block.source.width if block.source is not None else len(block.xs)
         columns = block.source_columns if block.source is not None else list(range(len(block.xs)))
         entries: list[str] = []
@@ -695,10 +901,12 @@ class _Generator:
             entries.extend(cells)
         live = self.graph.live
         if not any(isinstance(w, Value) and w in live for row in block.weights for ws in row for w in ws):
-            self.emit(f"    W{block.name} = {self.fn(numbers)}")  # constants: made once, here
+            self.emit(
+                f"    W{block.name} = {self.fn(numbers.astype(self.dtype))}"
+            )  # constants: made once, here
         else:
             listing = list_source(entries, self.names, self.emit)
-            self.emit(f"    W{block.name} = {self.fn(np.array)}({listing}).reshape({block.width}, {width})")
+            self.emit(f"    W{block.name} = {self.array(listing)}.reshape({block.width}, {width})")
         if block.source is not None:
             x = block.source.name
         else:
@@ -708,9 +916,7 @@ class _Generator:
         product = f"{x} @ W{block.name}.T"
         if any(b is not None for b in block.biases):
             biases = [self.ref(b) if b is not None else "0.0" for b in block.biases]
-            self.emit(
-                f"    B{block.name} = {self.fn(np.array)}({list_source(biases, self.names, self.emit)})"
-            )
+            self.emit(f"    B{block.name} = {self.array(list_source(biases, self.names, self.emit))}")
             product += f" + B{block.name}"
         if block.gate is not None:  # fused nodes: the activation on the whole weighted sum
             product = self.forward(block.gate, block.members[0], [f"({product})"], ())
@@ -726,7 +932,7 @@ class _Generator:
         root = graph.root
         if root in plan.batched:
             seed = "1.0 / _B" if self.reduction == "mean" else "1.0"
-            self.emit(f"    _seed = {self.fn(self.np.full)}(_B, {seed})")
+            self.emit(f"    _seed = {self.full(seed)}")
             self.send(root, "_seed")
         elif root in graph.live:
             self.sums.seed(root, "1.0" if self.reduction == "mean" else f"{self.fn(float)}(_B)")
@@ -747,6 +953,10 @@ class _Generator:
             upstream = self.sums.total(v)
             if upstream is None:
                 continue
+            squares = self.squares(v)
+            if squares is not None:
+                self.squares_backward(v, upstream, *squares)
+                continue
             parents = v.parents
             targets = [i for i, p in enumerate(parents) if p in graph.live]
             if targets:
@@ -754,6 +964,7 @@ class _Generator:
                 locals_ = local_gradients(v, parent_refs, self.ref(v), self.names, self.float_math, self.emit)
                 for i in targets:
                     self.sums.add(parents[i], times_unless_zero(upstream, locals_[i], self.float_math.finite))
+        self.lines.extend(self.last_lines)
         self.sums.write_params(graph.params, self.names)
 
     def send(self, v: Value, term: str) -> None:
@@ -845,8 +1056,15 @@ class _Generator:
             # only its output: relu's step is positive exactly where the sum is).
             slope = _slope(block.gate, name, self.array_math)
             assert slope is not None  # the plan made the block only for such a gate
-            self.emit(f"    S{name} = {gradient} * {slope}")
-            gradient = f"S{name}"
+            if gradient in self.owned and slope in self.array_math.finite:
+                self.emit(f"    {self.fn(self.np.multiply)}({gradient}, {slope}, out={gradient})")
+            else:
+                self.emit(f"    S{name} = {gradient} * {slope}")
+                gradient = f"S{name}"
+        pb = self.param_blocks.get(block)
+        if pb is not None:
+            self.param_backward(block, pb, gradient)
+            return
         x = block.source.name if block.source is not None else f"X{name}"
         width = block.source.width if block.source is not None else len(block.xs)
         columns = block.source_columns if block.source is not None else list(range(len(block.xs)))
@@ -866,9 +1084,43 @@ class _Generator:
             self.emit(f"    dX{name} = {gradient} @ W{name}")
             if block.source is not None:
                 block.source.matrix_terms.append(f"dX{name}")
+                self.owned.add(f"dX{name}")
             else:
                 for c, v in enumerate(block.xs):
                     if v in wanted:
+                        self.send(v, f"dX{name}[:, {c}]")
+
+    def param_backward(self, block: _DotBlock, pb: ParameterBlock, gradient: str) -> None:
+        # dW = G.T @ X and db = G summed over the batch, added into the block's gradient array
+        # at the very end (after everything that can fail); dX = G @ W as for any dot block.
+        name = block.name
+        n = len(block.xs)
+        add = self.fn(self.np.add)
+        x = block.x_text
+        self.emit(f"    dW{name} = {gradient}.T @ {x}")
+        grads = [(f"dW{name}", pb.grad[:, :n])]
+        if pb.shape[1] > n:
+            # the sum over the batch as a product with ones: a matrix-vector product is many
+            # times faster than a sum along the first axis
+            if not self.ones:
+                self.ones = True
+                self.emit(f"    _ones = {self.fn(self.np.ones)}(_B, {self.fn(self.dtype)})")
+            self.emit(f"    dB{name} = _ones @ {gradient}")
+            grads.append((f"dB{name}", pb.grad[:, n]))
+        for term, view in grads:
+            target = self.fn(view)
+            self.last_lines.append(f"    {add}({target}, {term}, out={target})")
+        if any(v in self.plan.wanted for v in block.xs):
+            # One row (one node: a network's output): G @ W is an outer product, which broadcasting
+            # computes many times faster than a matrix product with an inner size of 1.
+            product = "*" if block.width == 1 else "@"
+            self.emit(f"    dX{name} = {gradient} {product} W{name}")
+            if x == getattr(block.source, "name", None):
+                block.source.matrix_terms.append(f"dX{name}")  # type: ignore[union-attr]
+                self.owned.add(f"dX{name}")
+            else:
+                for c, v in enumerate(block.xs):
+                    if v in self.plan.wanted:
                         self.send(v, f"dX{name}[:, {c}]")
 
     def map_backward(self, block: _MapBlock, gradient: str) -> None:
@@ -877,8 +1129,17 @@ class _Generator:
         locals_ = local_gradients(
             block.members[0], texts, block.name, self.names, self.array_math, self.emit, self.at_run_time
         )
+        in_place = (
+            len(block.patterns) == 1
+            and block.patterns[0][0] == "block"
+            and gradient in self.owned
+            and not is_simple(locals_[0])
+            and locals_[0] in self.array_math.finite
+        )
+        if in_place:  # the one operand's gradient is the block's times its local gradient
+            self.emit(f"    {self.fn(self.np.multiply)}({gradient}, {locals_[0]}, out={gradient})")
         for position, (kind, operand) in enumerate(block.patterns):
-            term = self.times(gradient, locals_[position])
+            term = gradient if in_place else self.times(gradient, locals_[position])
             if kind == "block":
                 if any(m in wanted for m in operand.members):
                     operand.matrix_terms.append(term)
@@ -954,6 +1215,8 @@ class BatchedFunction:
         self.dot_blocks = len(plan.dots)
         self.elementwise_blocks = len(plan.maps)
         self.per_example: int = options["per_example"]
+        self.dtype: str = options["dtype"]
+        self.blocks: list[ParameterBlock] = options["blocks"]
 
     def __repr__(self) -> str:
         return (
@@ -988,7 +1251,7 @@ class BatchedFunction:
                 size = array.shape[0]
             elif array.shape[0] != size:
                 raise ValueError(f"{where} holds {array.shape[0]} examples, argument 0 holds {size}")
-            arrays.append(np.ascontiguousarray(array, dtype=np.float64).reshape(array.shape[0], width))
+            arrays.append(np.ascontiguousarray(array, dtype=self.dtype).reshape(array.shape[0], width))
         assert size is not None
         if size == 0:
             raise ValueError(f"{name}: the batch is empty; pass at least one example")
@@ -996,6 +1259,9 @@ class BatchedFunction:
 
     def _run(self, arrays: list[Any], size: int) -> tuple[float, list[Any], list[Any] | None]:
         np = self._np
+        for block in self.blocks:
+            if not block.attached:  # its Values were given a Value, or another trace took them
+                block.attach()
         try:
             with np.errstate(divide="raise", over="raise", invalid="raise", under="ignore"):
                 result: tuple[float, list[Any], list[Any] | None] = self._function(arrays, size, True)
@@ -1136,6 +1402,7 @@ def trace_batch(
     reduction: str = "mean",
     has_aux: bool = False,
     input_grads: bool = True,
+    dtype: str = "float64",
 ) -> BatchedFunction:
     """Trace `per_example` once on one example and compile it over a batch, with numpy.
 
@@ -1146,7 +1413,9 @@ def trace_batch(
     call, whose `.grad` the compiled function adds to; other leaves are
     constants. The result of a call is the mean (`reduction="mean"`) or sum
     over the batch; `input_grads=False` skips the per-example gradients (a
-    training step needs only the parameters').
+    training step needs only the parameters'). `dtype="float32"` computes over
+    the batch in float32 (the parameters stay float64 numbers: each call reads
+    them in float32, and adds float32 gradients into their `.grad`).
     """
     np = _numpy()
     if not callable(per_example):
@@ -1154,6 +1423,8 @@ def trace_batch(
     name = f"trace_batch({getattr(per_example, '__qualname__', type(per_example).__name__)})"
     if reduction not in REDUCTIONS:
         raise ValueError(f"{name}: unknown reduction {reduction!r} (choose from {', '.join(REDUCTIONS)})")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"{name}: unknown dtype {dtype!r} (choose from {', '.join(DTYPES)})")
     params = check_params(name, params)
     if not example_args:
         raise TypeError(
@@ -1192,21 +1463,25 @@ def trace_batch(
         argument_leaves.append(leaves[start : start + math.prod(shape)])
         start += math.prod(shape)
     plan = _Plan(graph, argument_leaves, input_grads)
+    # Each layer of params becomes a parameter block: its Values' numbers move into one array.
+    param_blocks = {block: attached_block(rows) for block, rows in plan.param_rows.items()}
     names = Names()
     # numpy's C code imports some modules on first use, through the running frame's
     # builtins: the generated code gets that one builtin, and its source never names it.
     names.namespace["__builtins__"] = {"__import__": __import__}
-    generator = _Generator(plan, names, reduction, input_grads, np)
-    source = generator.source()
-    code = compile(source, f"<{name}>", "exec")
-    exec(code, names.namespace)  # the source holds only numbers and generated names
     options = {
         "has_aux": has_aux,
         "input_grads": input_grads,
         "reduction": reduction,
         "numpy": np,
-        "per_example": generator.per_example,
+        "dtype": dtype,
     }
+    generator = _Generator(plan, names, options, param_blocks)
+    source = generator.source()
+    code = compile(source, f"<{name}>", "exec")
+    exec(code, names.namespace)  # the source holds only numbers and generated names
+    options["per_example"] = generator.per_example
+    options["blocks"] = list(param_blocks.values())
     return BatchedFunction(
         name, names.namespace["_batched"], retrace, shapes, params, graph, plan, source, options
     )

@@ -26,6 +26,14 @@ The generated source contains nothing but numbers and names the generator
 made (never a label, an op name or any other user string), and it is
 compiled with `compile()` from that source alone.
 
+Its size is checked before any code is written: straight-line code takes
+about 4 KB of memory per term while it is compiled (a term is a node or one
+of its inputs: a dot of n weights and n inputs is 2n + 1 terms), so a graph
+of more than `max_terms` terms (TRACE_BUDGET, 300,000, about 1.2 GB, by
+default) is refused with GraphTooLargeError, which names the size and points
+to `trace_batch`. The terms are counted while `f` runs, so that tracing stops
+as soon as the budget is passed, without building the rest of the graph.
+
 Results equal eager mode's bit for bit: the forward uses the same float
 operations (`math.fsum` for `sum` and `dot`; where it raises because no exact
 sum exists, the call runs again with the engine's own sum, which then adds in
@@ -63,8 +71,36 @@ from .codegen import (
 )
 from .engine import Value, enable_grad
 from .general import gradient_totals
+from .grad_mode import GraphBudget, GraphBudgetError, recording
 
-__all__ = ["CompileError", "CompiledFunction", "TraceMismatchError", "trace"]
+__all__ = [
+    "TRACE_BUDGET",
+    "CompileError",
+    "CompiledFunction",
+    "GraphTooLargeError",
+    "TraceMismatchError",
+    "trace",
+]
+
+# Terms (nodes and their inputs) a trace compiles at most by default: about 1.2 GB at the
+# 4 KB a term takes while its straight-line code is compiled.
+TRACE_BUDGET = 300_000
+_BYTES_PER_TERM = 4096
+
+
+class GraphTooLargeError(CompileError, MemoryError):
+    """The traced graph is past the trace's budget of terms: its code would not fit in memory."""
+
+
+def _too_large(name: str, size: str, limit: int, terms: int) -> GraphTooLargeError:
+    memory = terms * _BYTES_PER_TERM
+    amount = f"{memory / 1e9:.1f} GB" if memory >= 1e9 else f"{memory / 1e6:.1f} MB"
+    return GraphTooLargeError(
+        f"{name}: the traced graph {size}, more than the budget of max_terms={limit:,}; its "
+        f"straight-line code would take over {amount} to compile (about 4 KB a term). "
+        "Compile one example with autograd.trace_batch (numpy over the batch: fit(compile='batch')), "
+        "whose code grows with the layers, not the terms; or pass a larger max_terms= (None: no limit)"
+    )
 
 
 def _describe(spec: Spec) -> str:
@@ -287,6 +323,7 @@ def trace(
     *example_args: Any,
     params: Sequence[Value] = (),
     has_aux: bool = False,
+    max_terms: int | None = TRACE_BUDGET,
 ) -> CompiledFunction:
     """Run `f` once on Values made from `example_args` and compile the graph it builds.
 
@@ -295,28 +332,45 @@ def trace(
     compiled function reads at every call and whose `.grad` it adds to. Every
     other leaf is a constant. `f` returns a Value (or `(Value, aux)` with
     `has_aux=True`), and its graph's shape must not depend on the data.
+    A graph of more than `max_terms` terms (nodes and their inputs) is refused
+    with GraphTooLargeError as soon as `f` has recorded that many (None: no limit).
     """
     if not callable(f):
         raise TypeError(f"trace expects a function, got {type(f).__name__} {f!r}")
     name = f"trace({getattr(f, '__qualname__', type(f).__name__)})"
+    if max_terms is not None and (
+        isinstance(max_terms, bool) or not isinstance(max_terms, int) or max_terms < 1
+    ):
+        raise ValueError(f"{name}: max_terms must be a positive integer or None, got {max_terms!r}")
     params = check_params(name, params)
     arg_specs: list[Spec] = []
     for position, arg in enumerate(example_args):
         arg_specs.append(flatten(f"{name}: argument {position}", arg, []))
 
-    def retrace(*args: Any) -> tuple[Value, Any, list[Value]]:
+    def retrace(*args: Any, budget: GraphBudget | None = None) -> tuple[Value, Any, list[Value]]:
         flat: list[float] = []
         for position, (arg, spec) in enumerate(zip(args, arg_specs, strict=True)):
             if flatten(f"{name}: argument {position}", arg, flat) != spec:
                 raise ValueError(f"{name}: argument {position} has another shape than when traced")
         leaves = [Value(x) for x in flat]
-        with enable_grad():
+        with enable_grad(), recording(budget) if budget is not None else enable_grad():
             result = f(*rebuild_all(arg_specs, leaves))
         root, aux = split_result(name, result, has_aux)
         return root, aux, leaves
 
-    root, aux, leaves = retrace(*example_args)
+    budget = GraphBudget(max_terms) if max_terms is not None else None
+    try:
+        root, aux, leaves = retrace(*example_args, budget=budget)
+    except GraphBudgetError as exc:
+        assert max_terms is not None
+        where, counted = exc.args
+        size = f"has more than {max_terms:,} terms (tracing stopped at {where})"
+        raise _too_large(name, size, max_terms, counted) from None
     graph = Graph(root, aux, leaves, params)
+    # What f recorded inside a block of its own (an enable_grad() of its own) was not counted.
+    terms = len(graph.order) + sum(len(v.parents) for v in graph.order)
+    if max_terms is not None and terms > max_terms:
+        raise _too_large(name, f"has {terms:,} terms ({len(graph.order):,} nodes)", max_terms, terms)
     names = Names(fast_sums=True)
     source = _generate(graph, names)
     code = compile(source, f"<{name}>", "exec")

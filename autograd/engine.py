@@ -39,7 +39,7 @@ from typing import Any, Union
 
 from .anomaly import check_new_node, is_anomaly_enabled
 from .anomaly import open_blocks as _anomaly_blocks
-from .grad_mode import enable_grad, is_grad_enabled, no_grad
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, plain, records
 from .grad_mode import open_blocks as _mode_blocks
 
 __all__ = [
@@ -925,7 +925,7 @@ def _node(data: float, parents: tuple[Value, ...], op: Op, params: tuple[Any, ..
     out.grad = 0.0
     out.label = ""
     out._visit = None
-    if _mode_blocks and not is_grad_enabled():
+    if _mode_blocks and not records(parents):  # no_grad; or a trace counting what it records
         out._parents, out._operation, out._params = (), None, ()
     else:
         out._parents, out._operation, out._params = parents, op, params
@@ -943,7 +943,7 @@ def make_nodes(
     params per node): the nodes `apply` makes one by one, without its per-node
     checks, since the caller computed `data` with the op's forward.
     """
-    if _mode_blocks or _anomaly_blocks:
+    if (_mode_blocks and not plain()) or (_anomaly_blocks and is_anomaly_enabled()):
         return [_node(d, p, op, q) for d, p, q in zip(data, parents, params, strict=False)]
     nodes: list[Value] = []
     emit = nodes.append

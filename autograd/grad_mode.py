@@ -1,4 +1,9 @@
-"""`no_grad()` and `enable_grad()`: whether ops record their graph, per thread or asyncio task."""
+"""`no_grad()` and `enable_grad()`: whether ops record their graph, per thread or asyncio task.
+
+Also `recording(budget)`: ops record their graph and count its terms against
+a `GraphBudget`, raising GraphBudgetError past it; `trace` uses it to refuse a
+graph too big to compile before the graph is all built.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,26 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["GradMode", "enable_grad", "is_grad_enabled", "no_grad", "open_blocks"]
+__all__ = [
+    "GradMode",
+    "GraphBudget",
+    "GraphBudgetError",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "open_blocks",
+    "plain",
+    "expect",
+    "recording",
+    "records",
+]
 
-_grad_enabled: contextvars.ContextVar[bool] = contextvars.ContextVar("chainrule_grad_enabled", default=True)
+# True or False; or, inside `recording(budget)`, the GraphBudget that counts what is recorded.
+_grad_enabled: contextvars.ContextVar[bool | GraphBudget] = contextvars.ContextVar(
+    "chainrule_grad_enabled", default=True
+)
 # What each open block of this context restores when it ends: (block, the mode before it).
-_open_here: contextvars.ContextVar[tuple[tuple[GradMode, bool], ...]] = contextvars.ContextVar(
+_open_here: contextvars.ContextVar[tuple[tuple[GradMode, bool | GraphBudget], ...]] = contextvars.ContextVar(
     "chainrule_open_grad_modes", default=()
 )
 # Non-empty once any block has been entered in this process: until then ops skip the
@@ -31,7 +51,7 @@ class GradMode:
 
     __slots__ = ("enabled",)
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool | GraphBudget) -> None:
         self.enabled = enabled
 
     def __enter__(self) -> None:
@@ -78,6 +98,8 @@ class GradMode:
         return call
 
     def __repr__(self) -> str:
+        if isinstance(self.enabled, GraphBudget):
+            return f"recording(GraphBudget({self.enabled.limit}))"
         return "enable_grad()" if self.enabled else "no_grad()"
 
 
@@ -118,4 +140,71 @@ def enable_grad() -> GradMode:
 
 def is_grad_enabled() -> bool:
     """Whether ops record their graph here and now."""
-    return _grad_enabled.get()
+    mode = _grad_enabled.get()
+    return mode if mode.__class__ is bool else True
+
+
+# ---- a budget on the size of a recorded graph -------------------------------------------
+
+
+class GraphBudgetError(MemoryError):
+    """More of a graph was recorded inside `recording(budget)` than the budget allows.
+
+    Its arguments: where the count passed the limit (a sentence), and the count of terms there.
+    """
+
+
+class GraphBudget:
+    """A limit on the terms recorded inside `recording(budget)`: a node and each of its inputs is a term.
+
+    Counting runs only where a block is open (the engine's check of
+    `open_blocks`), so eager mode outside one pays nothing for it.
+    """
+
+    __slots__ = ("limit", "nodes", "terms")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.terms = 0
+        self.nodes = 0
+
+    def add(self, inputs: int) -> bool:
+        """Count a node with this many inputs; raise GraphBudgetError once past the limit."""
+        self.nodes += 1
+        self.terms += inputs + 1
+        if self.terms > self.limit:
+            raise GraphBudgetError(f"{self.terms:,} terms at node {self.nodes:,}", self.terms)
+        return True
+
+    def expect(self, nodes: int, terms: int) -> None:
+        """Raise GraphBudgetError now if this many more nodes and terms would pass the limit."""
+        if self.terms + terms > self.limit:
+            raise GraphBudgetError(
+                f"{self.terms + terms:,} terms with the {nodes:,} nodes of a layer after node {self.nodes:,}",
+                self.terms + terms,
+            )
+
+
+def recording(budget: GraphBudget) -> GradMode:
+    """Within this block ops record their graph, counted against `budget` (a nested mode pauses it)."""
+    return GradMode(budget)
+
+
+def expect(nodes: int, terms: int) -> None:
+    """What a layer calls before its work: a budget open here refuses it now if it would pass the limit."""
+    mode = _grad_enabled.get()
+    if mode.__class__ is not bool:
+        mode.expect(nodes, terms)  # type: ignore[union-attr]
+
+
+def plain() -> bool:
+    """Whether ops here and now record with nothing to count: no no_grad, no budget (for the engine)."""
+    return _grad_enabled.get() is True
+
+
+def records(parents: tuple[object, ...]) -> bool:
+    """Whether a node made here and now is recorded (it is counted if a budget is open); for the engine."""
+    mode = _grad_enabled.get()
+    if mode.__class__ is bool:
+        return mode
+    return mode.add(len(parents))  # type: ignore[union-attr]

@@ -18,12 +18,15 @@ from operator import add, attrgetter, mul
 from typing import Any, cast
 
 from .anomaly import check_weighted_sum, is_anomaly_enabled
+from .blocks import BlockValue
 from .engine import DOT, DOT_NUMBERS, FUSED, GATES, Op, Operand, Value, apply, make_nodes
+from .grad_mode import expect
+from .grad_mode import open_blocks as _mode_blocks
 
 __all__ = ["activate", "dot", "dots", "dots_batch"]
 
 _data = attrgetter("data")
-_VALUE_TYPE = frozenset({Value})
+_VALUE_TYPE = frozenset({Value, BlockValue})  # a Value of a parameter block (blocks.py) is one too
 _NUMBER_TYPES = frozenset({float, int})
 _NONE_TYPE = frozenset({type(None)})
 
@@ -106,10 +109,12 @@ def dots_batch(
             _length(ws, "dot: each weight vector")  # names the row that is not a sequence
         raise
     n = len(rows[0]) if rows else 0
+    if _mode_blocks:  # a trace's budget refuses a layer too big for it before it is multiplied out
+        expect(m * len(xss), m * len(xss) * (2 * n + 2))
     bias_types = set(map(type, biases))
     has_bias = bias_types <= _VALUE_TYPE
     # One pass reads every weight that is a Value; if that is all of them, the layer is whole.
-    weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value]
+    weights = [w.data for w in chain.from_iterable(rows) if type(w) is Value or type(w) is BlockValue]
     if not (n and (has_bias or bias_types == _NONE_TYPE) and lengths == {n} and len(weights) == n * m):
         # No weights, a row without a bias, numbers among the weights, or an error to report.
         return [_dots_by_row(rows, xs, biases, activation) for xs in xss]

@@ -477,8 +477,9 @@ can bring within reach of vectorised PyTorch: the hand-written float floor
 itself is far slower. The batched column traces ONE example's graph (about 400
 nodes) and runs it over the whole batch with numpy: each layer's dot nodes are
 one matrix product, each activation one call on the layer's matrix, the rest
-one numpy operation per node, and the parameter gradients still go into each
-Value's `.grad`. That is what vectorised PyTorch does, with Python in between
+one numpy operation per node; each layer's parameters are one parameter block
+(one array in, one gradient array out, and the SGD step on the arrays). That
+is what vectorised PyTorch does, with Python in between
 the calls; its results equal eager mode's up to rounding, where the scalar
 compiled column's are bit for bit the same. Where there is no batch of
 examples (one chain, one big sum) it does not apply."""

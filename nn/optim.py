@@ -4,16 +4,26 @@ An optimizer changes `p.data` of its parameters and nothing else. Its learning
 rate is a number or a schedule: a function of the number of steps taken so
 far (0 for the first step), such as micrograd's `LinearDecay(1.0, 0.1, 100)`,
 which gives 1.0 - 0.9 * k / 100 at step k.
+
+When every parameter lives in an attached parameter block (`autograd.blocks`:
+`trace_batch` puts a layer's parameters in one, and `fit(compile="batch")`
+runs it), `step()` and `zero_grad()` work on the blocks' arrays, a few numpy
+calls per layer rather than Python per parameter. The array step performs the
+same float operations as the step over Values, in the same order, so the two
+give the same numbers bit for bit; its buffers (velocity, moments) are then
+numpy arrays, in the parameters' order, and `state_dict()` lists them as floats.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Real
 from typing import Any, cast
 
 from autograd import Value, zero_grad
+from autograd.blocks import generation, layout
 
 __all__ = [
     "SGD",
@@ -128,6 +138,8 @@ class Optimizer:
             rate = _number(name, "lr", lr)
             self.schedule = lambda k: rate
         self.steps_taken = 0
+        self._layout_key: tuple[int, ...] = ()
+        self._layout: list[tuple[Any, Any]] | None = None
 
     @property
     def lr(self) -> float:
@@ -136,13 +148,31 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Reset the gradient of every parameter to 0."""
-        zero_grad(self.parameters)
+        runs = self._runs()
+        if runs is None:
+            zero_grad(self.parameters)
+            return
+        for block, where in runs:
+            block.flat_grad[where] = 0.0
+
+    def _runs(self) -> list[tuple[Any, Any]] | None:
+        # Where the parameters live if every one is in an attached parameter block, else None;
+        # worked out again only when a block attaches or detaches, or the list changes.
+        parameters = self.parameters
+        if not generation() or not parameters:
+            return None
+        key = (generation(), len(parameters), id(parameters[0]), id(parameters[-1]))
+        if key != self._layout_key:
+            self._layout = layout(parameters)
+            self._layout_key = key
+        return self._layout
 
     def state_dict(self) -> dict[str, Any]:
         """The step count and the per-parameter buffers (velocity, moments), ready for JSON."""
         state: dict[str, Any] = {"steps_taken": self.steps_taken}
         for name in self.buffers:
-            state[name] = list(getattr(self, name))
+            values = getattr(self, name)
+            state[name] = values.tolist() if hasattr(values, "tolist") else list(values)
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -176,6 +206,17 @@ class Optimizer:
         Refuses a non-finite gradient or rate, and a step that would make a parameter
         or a buffer non-finite (an overflow), before it changes anything.
         """
+        runs = self._runs()
+        if (
+            runs is not None
+            and type(self)._new_arrays is not Optimizer._new_arrays
+            and self._step_arrays(runs)
+        ):
+            return
+        for name in self.buffers:  # numbers again, after steps on arrays
+            values = getattr(self, name)
+            if not isinstance(values, list):
+                setattr(self, name, values.tolist())
         owner = f"{type(self).__name__}.step"
         lr = self.lr
         if not (isinstance(lr, Real) and math.isfinite(lr) and lr >= 0.0):
@@ -220,8 +261,50 @@ class Optimizer:
             )
             raise FloatingPointError(f"{owner}: the step would {change}; nothing was changed")
 
+    def _step_arrays(self, runs: list[tuple[Any, Any]]) -> bool:
+        # The step on the blocks' arrays, run by run: every new number first, then the checks,
+        # then the writes. False, having changed nothing, where the step over Values must run
+        # instead to refuse it with its message (a rate, a gradient or a result not finite).
+        lr = self.lr
+        if not (isinstance(lr, Real) and math.isfinite(lr) and lr >= 0.0):
+            return False
+        np = importlib.import_module("numpy")  # there, since blocks exist
+        flat = {name: getattr(self, name) for name in self.buffers}
+        flat = {
+            name: v if isinstance(v, np.ndarray) else np.array(v, dtype=float) for name, v in flat.items()
+        }
+        finite = np.isfinite
+        results = []
+        start = 0
+        with np.errstate(all="ignore"):  # an overflow is refused below, by the step over Values
+            for block, where in runs:
+                data, grads = block.flat_data[where], block.flat_grad[where]
+                if not finite(grads).all():
+                    return False
+                stop = start + len(data)
+                buffers = {name: values[start:stop] for name, values in flat.items()}
+                new, updated = self._new_arrays(float(lr), data, grads, buffers)
+                if not finite(new).all() or not all(finite(v).all() for v in updated.values()):
+                    return False
+                results.append((block, where, new, updated, start, stop))
+                start = stop
+        for block, where, new, updated, start, stop in results:
+            block.flat_data[where] = new
+            for name, values in updated.items():
+                flat[name][start:stop] = values
+        for name, values in flat.items():
+            setattr(self, name, values)
+        self.steps_taken += 1
+        return True
+
     def _new_values(self, lr: float, grads: Sequence[float]) -> tuple[list[float], dict[str, list[float]]]:
         """Every parameter's new data, and each buffer's new numbers, from one step."""
+        raise NotImplementedError
+
+    def _new_arrays(
+        self, lr: float, data: Any, grads: Any, buffers: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        """`_new_values` on numpy arrays (a run of a block's parameters): the same float operations."""
         raise NotImplementedError
 
 
@@ -264,6 +347,19 @@ class SGD(Optimizer):
                 g = g + mu * v if self.nesterov else v
             data.append(p.data - lr * g)
         return data, {"velocity": velocity}
+
+    def _new_arrays(
+        self, lr: float, data: Any, grads: Any, buffers: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        wd, mu = self.weight_decay, self.momentum
+        if wd == 0.0 and mu == 0.0:
+            return data - lr * grads, {}
+        g = grads + wd * data
+        if not mu:
+            return data - lr * g, {}
+        velocity = mu * buffers["velocity"] + g
+        g = g + mu * velocity if self.nesterov else velocity
+        return data - lr * g, {"velocity": velocity}
 
 
 class Adam(Optimizer):
@@ -313,6 +409,23 @@ class Adam(Optimizer):
             data.append(p.data - (lr * step + self._decay(lr, p)))
         return data, {"first_moment": m1, "second_moment": m2}
 
+    def _decay_array(self, lr: float, data: Any) -> Any:
+        return 0.0
+
+    def _new_arrays(
+        self, lr: float, data: Any, grads: Any, buffers: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
+        np = importlib.import_module("numpy")
+        b1, b2, eps = self.beta1, self.beta2, self.eps
+        t = self.steps_taken + 1
+        correction1, correction2 = 1.0 - b1**t, 1.0 - b2**t
+        coupled = self.weight_decay if type(self) is Adam else 0.0
+        g = grads + coupled * data
+        m1 = b1 * buffers["first_moment"] + (1.0 - b1) * g
+        m2 = b2 * buffers["second_moment"] + (1.0 - b2) * g * g
+        step = (m1 / correction1) / (np.sqrt(m2 / correction2) + eps)
+        return data - (lr * step + self._decay_array(lr, data)), {"first_moment": m1, "second_moment": m2}
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: p := p - lr * (adam_step + wd * p)."""
@@ -329,3 +442,6 @@ class AdamW(Adam):
 
     def _decay(self, lr: float, p: Value) -> float:
         return lr * self.weight_decay * p.data
+
+    def _decay_array(self, lr: float, data: Any) -> Any:
+        return lr * self.weight_decay * data

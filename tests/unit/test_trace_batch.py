@@ -203,7 +203,9 @@ def mlp_step(**options: Any) -> tuple[BatchedFunction, list[Value], Any]:
 def test_a_layer_is_one_matrix_product_and_its_activation_one_call() -> None:
     fn, _, _ = mlp_step()
     assert (fn.dot_blocks, fn.elementwise_blocks) == (3, 2)  # 3 layers and 2 relus
-    assert fn.source.count(" @ ") == 3 + 5  # forward, then dW and dX (no dX into the input)
+    # forward, then dW, db (a product with ones) and dX (none into the input, and the output
+    # layer's, one row, is an outer product by broadcasting)
+    assert fn.source.count(" @ ") == 3 + 3 + 3 + 1
     products = re.findall(r"(M\d+) = (\w+) @ W\1\.T", fn.source)
     assert [x for _, x in products] == ["_x0", "M3", "M4"]  # each layer reads the last one's matrix
     assert not re.search(r"\bXM", fn.source)  # no matrix stacked from columns
@@ -215,9 +217,10 @@ def test_a_fused_layer_is_one_matrix_product_with_its_activation_on_it(activatio
     fn, _, _ = mlp_step(activation=activation, fused=True)
     assert (fn.dot_blocks, fn.elementwise_blocks) == (3, 0)  # the activations are in the products
     assert fn.per_example == 0  # nothing runs example by example
-    gated = re.findall(r"(M\d+) = \w+\(\((\w+) @ W\1\.T", fn.source)
-    assert gated == [("M0", "_x0"), ("M1", "M0")]  # the gate wraps each hidden layer's product
-    assert re.search(r"M2 = M1 @ WM2\.T", fn.source)  # the linear output layer is a plain dot
+    products = re.findall(r"(M\d+) = (\w+) @ W\1\.T", fn.source)
+    assert products == [("M0", "_x0"), ("M1", "M0"), ("M2", "M1")]
+    gated = re.findall(r"(M\d+) = \w+\(\1\)", fn.source)
+    assert gated == ["M0", "M1"]  # the gate on each hidden layer's product; the output layer is a plain dot
     # each gradient times its gate's slope, read from the block's own output
     slopes = re.findall(r"(SM(\d+)) = \w+ \* .*\bM\2\b", fn.source)
     assert sorted(name for name, _ in slopes) == ["SM0", "SM1"]
