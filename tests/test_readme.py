@@ -128,8 +128,24 @@ def run(block: Block) -> str:
     return printed.getvalue()
 
 
+PAGES = ["engine", "higher-order", "drawing", "nn", "compiling", "performance", "internals"]
+
+
 def test_the_documents_have_examples() -> None:
-    assert len(blocks(ROOT / "README.md")) >= 3
+    assert blocks(ROOT / "README.md")
+    assert [p.stem for p in DOCUMENTS[1:]] == sorted(PAGES)
+    for page in PAGES:
+        assert blocks(ROOT / "docs" / f"{page}.md"), page
+
+
+def test_the_readme_stays_short_and_links_every_page() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 250
+    for page in PAGES:
+        assert f"(docs/{page}.md)" in text, page
+    for document in DOCUMENTS[1:]:  # every link between the pages leads to a file
+        for target in re.findall(r"\]\(([^)#:]+\.md)(?:#[^)]*)?\)", document.read_text(encoding="utf-8")):
+            assert (document.parent / target).resolve().is_file(), f"{document.name}: {target}"
 
 
 def test_every_prints_block_belongs_to_a_python_block() -> None:
