@@ -30,11 +30,8 @@ bench: venv
 	$(PY) benchmarks/bench.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_nn.py --write BENCHMARKS.md
 	$(PY) benchmarks/suite.py --write BENCHMARKS.md
-<<<<<<< HEAD
 	$(PY) benchmarks/bench_forward.py --write BENCHMARKS.md
-=======
 	$(PY) benchmarks/bench_scale.py --write BENCHMARKS.md
->>>>>>> issue-scale
 
 venv: $(STAMP)
 
