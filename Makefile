@@ -25,7 +25,7 @@ pytest: venv dot browser
 
 # PyTorch is a reference in the suite: installed here when the venv lacks it (pinned).
 bench: venv
-	@$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install --quiet '$(TORCH)' || \
+	@$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install --quiet --no-index '$(TORCH)' || \
 		echo "torch could not be installed: the suite reports PyTorch as not installed"
 	$(PY) benchmarks/bench.py --write BENCHMARKS.md
 	$(PY) benchmarks/bench_nn.py --write BENCHMARKS.md
