@@ -34,6 +34,16 @@ __all__ = [
     "format_number",
     "node_names",
     "gate_symbol",
+    "new_drawing",
+    "FONT",
+    "GRAD_COLOUR",
+    "LEAF_FILL",
+    "ROOT_FILL",
+    "INNER_FILL",
+    "OP_FILL",
+    "ACTIVE_FILL",
+    "ACTIVE_EDGE",
+    "NAME_COLOUR",
     "operand_name",
 ]
 
@@ -43,15 +53,16 @@ DEFAULT_MAX_NODES = 500
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
 
-_FONT = "Helvetica,Arial,sans-serif"
-_GRAD_COLOUR = "#b03a2e"  # gradients flow backwards: they get their own colour
-_LEAF_FILL = "#e8f1fb"
-_ROOT_FILL = "#fff4d6"
-_INNER_FILL = "#ffffff"
-_OP_FILL = "#eeeeee"
-_ACTIVE_FILL = "#ffd54f"
-_ACTIVE_EDGE = "#e08e00"
-_NAME_COLOUR = "#777777"
+# The look of every drawing (and of explain's web page, page.py).
+FONT = "Helvetica,Arial,sans-serif"
+GRAD_COLOUR = "#b03a2e"  # gradients flow backwards: they get their own colour
+LEAF_FILL = "#e8f1fb"
+ROOT_FILL = "#fff4d6"
+INNER_FILL = "#ffffff"
+OP_FILL = "#eeeeee"
+ACTIVE_FILL = "#ffd54f"
+ACTIVE_EDGE = "#e08e00"
+NAME_COLOUR = "#777777"
 
 
 _INSTALL_HINT = (
@@ -276,19 +287,7 @@ def draw_dot(
         boxes = [_Box(v, [v]) for v in order]
         hidden = {}
 
-    drawing = GraphDrawing(
-        name="chainrule",
-        format=format,
-        graph_attr={
-            "rankdir": rankdir,
-            "ordering": "in",
-            "fontname": _FONT,
-            "nodesep": "0.25",
-            "ranksep": "0.35",
-        },
-        node_attr={"fontname": _FONT, "fontsize": "12"},
-        edge_attr={"fontname": _FONT, "fontsize": "10", "arrowsize": "0.7"},
-    )
+    drawing = new_drawing(format, rankdir)
     if title is not None:
         drawing.attr(label=_html(escape_label(title)), labelloc="t", fontsize="14")
 
@@ -323,7 +322,7 @@ def draw_dot(
             _html(escape_label(op_text)),
             shape="circle" if len(op_text) <= 2 else "ellipse",
             style="filled",
-            fillcolor=_ACTIVE_FILL if active else _OP_FILL,
+            fillcolor=ACTIVE_FILL if active else OP_FILL,
             penwidth="2" if active else "1",
             margin="0.02",
             width="0.3",
@@ -343,11 +342,28 @@ def draw_dot(
                 _html(escape_label(f"\u22ef {count} more box{'es' if count > 1 else ''}")),
                 shape="box",
                 style="dashed,rounded",
-                fontcolor=_NAME_COLOUR,
-                color=_NAME_COLOUR,
+                fontcolor=NAME_COLOUR,
+                color=NAME_COLOUR,
             )
-            drawing.edge(stub_id, op_id, style="dashed", color=_NAME_COLOUR)
+            drawing.edge(stub_id, op_id, style="dashed", color=NAME_COLOUR)
     return drawing
+
+
+def new_drawing(format: str = "svg", rankdir: str = "LR") -> GraphDrawing:
+    """An empty drawing with the look of every chainrule graph (fonts, spacing, edge order)."""
+    return GraphDrawing(
+        name="chainrule",
+        format=format,
+        graph_attr={
+            "rankdir": rankdir,
+            "ordering": "in",
+            "fontname": FONT,
+            "nodesep": "0.25",
+            "ranksep": "0.35",
+        },
+        node_attr={"fontname": FONT, "fontsize": "12"},
+        edge_attr={"fontname": FONT, "fontsize": "10", "arrowsize": "0.7"},
+    )
 
 
 def _as_float(x: Any) -> float:
@@ -365,19 +381,19 @@ def _box_label(
     active: bool,
 ) -> str:
     if v is root:
-        fill = _ROOT_FILL
+        fill = ROOT_FILL
     elif not v.parents:
-        fill = _LEAF_FILL
+        fill = LEAF_FILL
     else:
-        fill = _INNER_FILL
-    border = f'BORDER="3" COLOR="{_ACTIVE_EDGE}"' if active else 'BORDER="0"'
+        fill = INNER_FILL
+    border = f'BORDER="3" COLOR="{ACTIVE_EDGE}"' if active else 'BORDER="0"'
     cells = []
     if v.label:
         cells.append(f"<TD><B>{escape_label(v.label)}</B></TD>")
     elif v.parents and v in names and len(box.folded) == 1:
-        cells.append(f'<TD><FONT COLOR="{_NAME_COLOUR}"><I>{escape_label(names[v])}</I></FONT></TD>')
+        cells.append(f'<TD><FONT COLOR="{NAME_COLOUR}"><I>{escape_label(names[v])}</I></FONT></TD>')
     cells.append(f"<TD>data {escape_label(format_number(v.data, precision))}</TD>")
-    cells.append(f'<TD><FONT COLOR="{_GRAD_COLOUR}">{escape_label(show_grad(v))}</FONT></TD>')
+    cells.append(f'<TD><FONT COLOR="{GRAD_COLOUR}">{escape_label(show_grad(v))}</FONT></TD>')
     if len(box.folded) > 1:
         cells.append(f'<TD><FONT POINT-SIZE="9">{escape_label(_fold_summary(box))}</FONT></TD>')
     return (
@@ -419,7 +435,7 @@ def _gate_edges(
     upstream: float | None = _as_float(v.grad)
     if grads is not None:
         upstream = _as_float(grads[v]) if v in grads else None
-    colour = _ACTIVE_EDGE if active else "#333333"
+    colour = ACTIVE_EDGE if active else "#333333"
     width = "2" if active else "1"
     index = -1  # the parent's place in v.parents, which local_grads() follows
     for position, parent in enumerate(v.operands):
@@ -442,14 +458,14 @@ def _gate_edges(
                 f"{format_number(local, precision)} = {format_number(contribution, precision)}"
             )
         text = "<BR/>".join(escape_label(s) for s in lines)
-        label = f'<FONT COLOR="{_GRAD_COLOUR}">{text}</FONT>'
+        label = f'<FONT COLOR="{GRAD_COLOUR}">{text}</FONT>'
         drawing.edge(ids[parent], op_id, label=_html(label), color=colour, penwidth=width)
 
 
 def _constant_box(drawing: GraphDrawing, node_id: str, c: float, op_id: str, precision: int) -> None:
     """A number folded into an op, drawn as an input of its gate: data only, a number has no gradient."""
     label = (
-        f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" BGCOLOR="{_LEAF_FILL}">'
+        f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" BGCOLOR="{LEAF_FILL}">'
         f"<TR><TD>data {escape_label(format_number(c, precision))}</TD></TR></TABLE>"
     )
     drawing.node(node_id, _html(label), shape="plain")

@@ -32,12 +32,19 @@ from xml.dom import minidom
 
 from .draw import (
     DEFAULT_MAX_NODES,
+    GRAD_COLOUR,
+    INNER_FILL,
+    LEAF_FILL,
+    NAME_COLOUR,
+    OP_FILL,
     RANKDIRS,
+    ROOT_FILL,
     GraphDrawing,
     GraphTooLargeError,
     escape_label,
     format_number,
     gate_symbol,
+    new_drawing,
     operand_name,
 )
 from .engine import Value
@@ -47,13 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["backward_frame", "backward_page"]
 
-_FONT = "Helvetica,Arial,sans-serif"
-_GRAD_COLOUR = "#b03a2e"
-_LEAF_FILL = "#e8f1fb"
-_ROOT_FILL = "#fff4d6"
-_INNER_FILL = "#ffffff"
-_OP_FILL = "#eeeeee"
-_NAME_COLOUR = "#777777"
 _NOT_YET = "\u00b7"  # a middle dot where a number is not known yet
 
 
@@ -214,19 +214,7 @@ class _Page:
 
     def _svg(self, rankdir: str) -> tuple[str, float]:
         """The graph as inline SVG, and its height in pixels."""
-        drawing = GraphDrawing(
-            name="chainrule",
-            format="svg",
-            graph_attr={
-                "rankdir": rankdir,
-                "ordering": "in",
-                "fontname": _FONT,
-                "nodesep": "0.25",
-                "ranksep": "0.35",
-            },
-            node_attr={"fontname": _FONT, "fontsize": "12"},
-            edge_attr={"fontname": _FONT, "fontsize": "10", "arrowsize": "0.7"},
-        )
+        drawing = new_drawing("svg", rankdir)
         for v in self.order:
             self._add_value(drawing, v)
         svg = drawing.pipe(format="svg", encoding="utf-8")
@@ -235,19 +223,19 @@ class _Page:
     def _add_value(self, drawing: GraphDrawing, v: Value) -> None:
         i = self.ids[v]
         if v is self.root:
-            fill = _ROOT_FILL
+            fill = ROOT_FILL
         elif not v.parents:
-            fill = _LEAF_FILL
+            fill = LEAF_FILL
         else:
-            fill = _INNER_FILL
+            fill = INNER_FILL
         cells = []
         if v.label:
             cells.append(f"<TD><B>{escape_label(v.label)}</B></TD>")
         elif v.parents:
-            cells.append(f'<TD><FONT COLOR="{_NAME_COLOUR}"><I>{escape_label(self.names[v])}</I></FONT></TD>')
+            cells.append(f'<TD><FONT COLOR="{NAME_COLOUR}"><I>{escape_label(self.names[v])}</I></FONT></TD>')
         # Laid out with the final texts: the placeholders shown before them are no wider.
         cells.append(f"<TD>{escape_label(self.data_text(v))}</TD>")
-        cells.append(f'<TD><FONT COLOR="{_GRAD_COLOUR}">{escape_label(self.grad_text(v))}</FONT></TD>')
+        cells.append(f'<TD><FONT COLOR="{GRAD_COLOUR}">{escape_label(self.grad_text(v))}</FONT></TD>')
         label = (
             f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" BGCOLOR="{fill}">'
             f"<TR>{''.join(cells)}</TR></TABLE>"
@@ -263,7 +251,7 @@ class _Page:
             id=gate,
             shape="circle" if len(symbol) <= 2 else "ellipse",
             style="filled",
-            fillcolor=_OP_FILL,
+            fillcolor=OP_FILL,
             margin="0.02",
             width="0.3",
             height="0.3",
@@ -279,7 +267,7 @@ class _Page:
                 drawing.node(
                     constant,
                     f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4" '
-                    f'BGCOLOR="{_LEAF_FILL}"><TR><TD>{text}</TD></TR></TABLE>>',
+                    f'BGCOLOR="{LEAF_FILL}"><TR><TD>{text}</TD></TR></TABLE>>',
                     shape="plain",
                     id=constant,
                     _attributes={"class": "constant"},
@@ -298,7 +286,7 @@ class _Page:
             drawing.edge(
                 self.ids[operand],
                 gate,
-                f'<<FONT COLOR="{_GRAD_COLOUR}">{text}</FONT>>',
+                f'<<FONT COLOR="{GRAD_COLOUR}">{text}</FONT>>',
                 id=f"{i}-in{index}",
                 _attributes={"class": "input"},
             )
