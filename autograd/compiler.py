@@ -96,7 +96,7 @@ def _too_large(name: str, size: str, limit: int, terms: int) -> GraphTooLargeErr
     memory = terms * _BYTES_PER_TERM
     amount = f"{memory / 1e9:.1f} GB" if memory >= 1e9 else f"{memory / 1e6:.1f} MB"
     return GraphTooLargeError(
-        f"{name}: the traced graph {size}, more than the budget of max_terms={limit:,}; its "
+        f"{name}: the graph {size}, more than the budget of max_terms={limit:,}; its "
         f"straight-line code would take over {amount} to compile (about 4 KB a term). "
         "Compile one example with autograd.trace_batch (numpy over the batch: fit(compile='batch')), "
         "whose code grows with the layers, not the terms; or pass a larger max_terms= (None: no limit)"
@@ -364,7 +364,10 @@ def trace(
     except GraphBudgetError as exc:
         assert max_terms is not None
         where, counted = exc.args
-        size = f"has more than {max_terms:,} terms (tracing stopped at {where})"
+        size = (
+            f"f recorded had more than {max_terms:,} terms, nodes it dropped included "
+            f"(tracing stopped at {where})"
+        )
         raise _too_large(name, size, max_terms, counted) from None
     graph = Graph(root, aux, leaves, params)
     # What f recorded inside a block of its own (an enable_grad() of its own) was not counted.

@@ -789,13 +789,11 @@ class _ValueMath:
     sigmoid = staticmethod(Value.sigmoid)
 
     @staticmethod
-    def pow(x: Value, y: Operand) -> Value:
+    def pow(x: Value, y: Operand) -> Value | _Infinite:
         if x.data == 0.0 and _data_of(y, "**") < 0.0:
-            # First order says inf here; a graph of an infinite derivative cannot be built.
-            raise ZeroDivisionError(
-                f"the derivative is infinite at 0.0 (a local gradient needs 0.0 ** {_data_of(y, '**')!r}), "
-                "so no gradient graph can be built there (backward with create_graph=True)"
-            )
+            # First order says inf here, and a graph of an infinite derivative cannot be
+            # built: it raises once it is used (m.gated may yet drop it, for x ** 0).
+            return _Infinite(_data_of(y, "**"))
         return x**y
 
     @staticmethod
@@ -811,7 +809,7 @@ class _ValueMath:
     @staticmethod
     def gated(slope: Value | float, x: Any) -> Any:
         # A slope that is a number 0 (relu's) passes an exact 0; a Value slope its product.
-        return 0.0 if not isinstance(slope, Value) and slope == 0.0 else slope * x
+        return 0.0 if not isinstance(slope, (Value, _Infinite)) and slope == 0.0 else slope * x
 
     @staticmethod
     def sign(x: Value | float) -> float:
@@ -820,6 +818,24 @@ class _ValueMath:
     @staticmethod
     def data(x: Value) -> float:
         return x.data
+
+
+class _Infinite:
+    """An infinite local gradient where a gradient graph is being built: any use raises."""
+
+    __slots__ = ("exponent",)
+
+    def __init__(self, exponent: float) -> None:
+        self.exponent = exponent
+
+    def _refuse(self, *args: object) -> Any:
+        raise ZeroDivisionError(
+            f"the derivative is infinite at 0.0 (a local gradient needs 0.0 ** {self.exponent!r}), "
+            "so no gradient graph can be built there (backward with create_graph=True)"
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __rtruediv__ = __neg__ = __float__ = __pow__ = __rpow__ = _refuse
 
 
 FLOAT_MATH: Any = _FloatMath

@@ -95,12 +95,15 @@ def gradcheck(
     labels = [x.label if isinstance(x, Value) else "" for x in inputs]
     point = [_as_float(x) for x in inputs]
     leaves = [Value(x, label) for x, label in zip(point, labels, strict=True)]
-    out = f(*leaves)
+    with enable_grad():  # the graph is needed, inside a no_grad() too
+        out = f(*leaves)
     if not isinstance(out, Value):
         raise TypeError(f"gradcheck: f must return a Value, got {type(out).__name__}")
     numerical = numerical_grad(f, point, eps)
     for mode in checked:
         if mode == "rev":
+            for leaf in leaves:
+                leaf.grad = 0.0  # a mode named twice checks the same gradients twice
             out.backward()
             analytic = [float(leaf.grad) for leaf in leaves]
         else:

@@ -28,8 +28,12 @@ INITS = ("uniform", "xavier", "he")
 Inputs = Sequence["float | Value"]
 
 
+def _linear(s: Value) -> Value:
+    return s
+
+
 _ACTIVATE: dict[str, Callable[[Value], Value]] = {
-    "linear": lambda s: s,
+    "linear": _linear,
     "relu": Value.relu,
     "tanh": Value.tanh,
     "sigmoid": Value.sigmoid,

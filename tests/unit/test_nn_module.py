@@ -475,3 +475,11 @@ def test_explains_step_pictures_get_the_usual_permissions_too(
     assert [stat.S_IMODE(p.stat().st_mode) for p in paths] == [0o644]
     assert [p.read_bytes() for p in paths] == [b"picture"]
     assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["step-01.svg"]
+
+
+def test_a_model_pickles_as_any_object_would() -> None:
+    import pickle
+
+    model = MLP(2, [3, 1], seed=0)
+    twin = pickle.loads(pickle.dumps(model))
+    assert twin.state_dict() == model.state_dict() and twin([0.5, -1.0]).data == model([0.5, -1.0]).data

@@ -229,3 +229,20 @@ def test_the_power_rule_at_exponent_zero_is_zero_everywhere() -> None:
     (x**0).backward()
     assert x.grad == 0.0
     assert grad_of(lambda a: a**0)(0.0) == 0.0
+
+
+def test_second_derivatives_of_a_power_zero_at_zero() -> None:
+    from autograd import hessian
+
+    assert hessian(lambda x: x**0 + x * x)(0.0) == [[2.0]]
+    assert grad_of(grad_of(lambda a: a**0))(0.0) == 0.0
+    with pytest.raises(ZeroDivisionError, match=r"derivative is infinite at 0\.0"):
+        Value(0.0).sqrt().backward(create_graph=True)  # an infinite local gradient still refuses
+
+
+def test_gradcheck_inside_no_grad_and_with_a_mode_named_twice() -> None:
+    from autograd import no_grad
+
+    with no_grad():
+        assert gradcheck(lambda a: a.sin(), [0.5])
+    assert gradcheck(lambda a: a.sin(), [0.5], modes=("rev", "rev", "fwd"))
