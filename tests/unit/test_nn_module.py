@@ -482,4 +482,6 @@ def test_a_model_pickles_as_any_object_would() -> None:
 
     model = MLP(2, [3, 1], seed=0)
     twin = pickle.loads(pickle.dumps(model))
-    assert twin.state_dict() == model.state_dict() and twin([0.5, -1.0]).data == model([0.5, -1.0]).data
+    out, ref = twin([0.5, -1.0]), model([0.5, -1.0])
+    assert isinstance(out, Value) and isinstance(ref, Value)
+    assert twin.state_dict() == model.state_dict() and out.data == ref.data
