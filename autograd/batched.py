@@ -334,6 +334,15 @@ def _array_forward(record: Op, inputs: list[str], params: tuple[Any, ...], names
     return f"{names.bind(function)}({', '.join(arguments)})"
 
 
+def _squared_dot_parts(v: Value) -> tuple[Any, Any, Any]:
+    """The weights, inputs and bias of a dot node found to square parameter blocks."""
+    record = v.operation
+    assert record is not None
+    parts = dot_parts(record, v.parents, v.params)
+    assert parts is not None
+    return parts
+
+
 def _slope(gate: Op, out: str, math_ns: SymMath) -> str | None:
     """A gate's local gradient from its output alone (its rule reads nothing else) on arrays, or None."""
     try:
@@ -737,11 +746,7 @@ class _Generator:
         return whole, rest
 
     def squares_forward(self, v: Value, out: str, whole: list[ParameterBlock], rest: list[int]) -> None:
-        record = v.operation
-        assert record is not None
-        parts = dot_parts(record, v.parents, v.params)
-        assert parts is not None
-        ws, xs, bias = parts
+        ws, xs, bias = _squared_dot_parts(v)
         vdot = self.fn(self.np.vdot)
         terms = [f"{vdot}({self.fn(pb.data)}, {self.fn(pb.data)})" for pb in whole]
         terms += [f"{self.weight_ref(ws[i])} * {self.weight_ref(xs[i])}" for i in rest]
@@ -751,11 +756,7 @@ class _Generator:
 
     def squares_backward(self, v: Value, upstream: str, whole: list[ParameterBlock], rest: list[int]) -> None:
         # The dot rule, d/dw_i = x_i and d/dx_i = w_i: a squared param gets upstream * p twice.
-        record = v.operation
-        assert record is not None
-        parts = dot_parts(record, v.parents, v.params)
-        assert parts is not None
-        ws, xs, bias = parts
+        ws, xs, bias = _squared_dot_parts(v)
         add = self.fn(self.np.add)
         for pb in whole:
             grad = self.fn(pb.grad)
